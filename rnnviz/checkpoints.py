@@ -1,0 +1,96 @@
+"""Save and load trained ``CharLM`` models safely.
+
+A checkpoint is one file written by ``torch.save`` that holds only tensors,
+strings and numbers: the state dict, the model configuration, the vocabulary
+and free metadata (as a JSON string). Loading uses ``torch.load(...,
+weights_only=True)``, which refuses arbitrary pickled objects, and first checks
+the file's sha256 against a pinned value or the ``.sha256`` file written beside
+it (the format of ``sha256sum``, so ``sha256sum -c`` works too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnnviz.data import Vocab
+from rnnviz.models import CharLM
+
+FORMAT = "rnnviz-charlm/1"
+
+
+class ChecksumError(ValueError):
+    """The checkpoint's bytes do not match the expected sha256."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    model: CharLM
+    vocab: Vocab
+    metadata: dict[str, Any]
+    sha256: str
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_checkpoint(path: str | Path, model: CharLM, vocab: Vocab, metadata: dict[str, Any] | None = None) -> str:
+    """Write ``model`` to ``path`` and its sha256 to ``path.sha256``; return the hash."""
+    if not isinstance(model, CharLM):
+        raise TypeError(f"save_checkpoint saves a CharLM, got {type(model).__name__}")
+    if len(vocab) != model.vocab_size:
+        raise ValueError(f"vocab has {len(vocab)} characters, the model expects {model.vocab_size}")
+    path = Path(path)
+    payload = {
+        "format": FORMAT,
+        "config": json.dumps(model.config, sort_keys=True),
+        "vocab": json.dumps(vocab.to_dict(), sort_keys=True),
+        "metadata": json.dumps(metadata or {}, sort_keys=True),  # raises TypeError if not JSON-able
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, path)
+    digest = sha256_file(path)
+    Path(f"{path}.sha256").write_text(f"{digest}  {path.name}\n")
+    return digest
+
+
+def load_checkpoint(path: str | Path, sha256: str | None = None) -> Checkpoint:
+    """Verify and load a checkpoint written by :func:`save_checkpoint`.
+
+    ``sha256`` pins the expected hash; without it the ``.sha256`` file beside the
+    checkpoint is used, and a checkpoint with neither is refused.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    if sha256 is None:
+        side = Path(f"{path}.sha256")
+        if not side.is_file():
+            raise ChecksumError(f"no sha256 given and no {side.name} beside {path}: refusing an unverified checkpoint")
+        sha256 = side.read_text().split()[0]
+    actual = sha256_file(path)
+    if actual != sha256.lower():
+        raise ChecksumError(f"sha256 mismatch for {path}: expected {sha256}, got {actual} (file changed or corrupt)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # the restricted unpickler refuses anything but tensors and plain data
+        raise ValueError(f"{path} is not a safe rnnviz checkpoint: {e}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an {FORMAT} checkpoint")
+    config = json.loads(payload["config"])
+    vocab = Vocab.from_dict(json.loads(payload["vocab"]))
+    model = CharLM(**config, vocab=vocab)
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return Checkpoint(model=model, vocab=vocab, metadata=json.loads(payload["metadata"]), sha256=actual)

@@ -1,0 +1,63 @@
+"""Checks on the built HTML book (`make build` first; `make test-site` runs these)."""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HTML = ROOT / "_build" / "html"
+PAGE_BUDGET = 2 * 1024 * 1024  # bytes, one page with everything it embeds
+SITE_BUDGET = 40 * 1024 * 1024
+
+if not (HTML / "index.html").is_file():
+    if os.environ.get("RNNVIZ_REQUIRE_SITE"):
+        raise RuntimeError(f"the built book is missing at {HTML}: run `make build` first")
+    pytest.skip("the book is not built (run `make build`, then `make test-site`)", allow_module_level=True)
+
+
+def _toc_files():
+    return re.findall(r"(?:root|file):\s*(\S+)", (ROOT / "_toc.yml").read_text(encoding="utf-8"))
+
+
+PAGES = [HTML / f"{f}.html" for f in _toc_files()]
+SRC = re.compile(r"""<img[^>]*\ssrc="([^"]+)\"""")
+
+
+def test_every_toc_entry_has_a_page():
+    missing = [str(p) for p in PAGES if not p.is_file()]
+    assert not missing, f"pages missing from the build: {missing}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(HTML)))
+def test_no_error_output_and_images_exist(page):
+    html = page.read_text(encoding="utf-8")
+    assert "output traceback" not in html, f"{page.name} shows an error traceback"
+    assert not re.search(r"\bnan\b", re.sub(r"<[^>]+>", " ", html)), f"{page.name} shows a nan"
+    for src in SRC.findall(html):
+        if src.startswith(("data:", "http")):
+            continue
+        assert (page.parent / src).is_file(), f"{page.name}: image {src} is missing"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(HTML)))
+def test_page_weight(page):
+    html = page.read_text(encoding="utf-8")
+    size = page.stat().st_size
+    for src in set(SRC.findall(html)):
+        if not src.startswith(("data:", "http")):
+            size += (page.parent / src).stat().st_size
+    assert size <= PAGE_BUDGET, f"{page.name} weighs {size / 1e6:.2f} MB with its images (budget 2 MB)"
+
+
+def test_site_weight():
+    size = sum(p.stat().st_size for p in HTML.rglob("*") if p.is_file())
+    assert size <= SITE_BUDGET, f"the site weighs {size / 1e6:.1f} MB (budget 40 MB)"
+
+
+def test_lstm_page_has_a_playable_animation():
+    html = (HTML / "chapters" / "02-core" / "lstm.html").read_text(encoding="utf-8")
+    # matplotlib's to_jshtml: embedded PNG frames and the player's controls
+    assert "animation" in html and html.count("data:image/png;base64") >= 10
+    assert re.search(r"anim\w*\.play_animation\(\)|play_animation", html)

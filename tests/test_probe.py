@@ -1,0 +1,164 @@
+"""probe() against the fused torch modules it replays."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from rnnviz import probe
+
+TOL = 1e-5  # the contract: max abs difference below 1e-5 in float32
+
+
+def _module(kind, layers, batch_first, bias=True, seed=0):
+    torch.manual_seed(seed)
+    if kind == "RNN-relu":
+        return nn.RNN(5, 8, layers, batch_first=batch_first, bias=bias, nonlinearity="relu")
+    return getattr(nn, kind)(5, 8, layers, batch_first=batch_first, bias=bias)
+
+
+def _maxdiff(a, b):
+    return float(np.abs(np.asarray(a) - b.detach().numpy()).max())
+
+
+CASES = list(itertools.product(["RNN", "RNN-relu", "LSTM", "GRU"], [1, 2, 3], [False, True]))
+
+
+@pytest.mark.parametrize("kind,layers,batch_first", CASES)
+def test_probe_matches_module(kind, layers, batch_first):
+    m = _module(kind, layers, batch_first)
+    g = torch.Generator().manual_seed(1)
+    T, B = 11, 4
+    x = torch.randn((B, T, 5) if batch_first else (T, B, 5), generator=g)
+    tr = probe(m, x)
+    out, state = m(x)
+    assert tr.output.shape == tuple(out.shape)
+    assert _maxdiff(tr.output, out) < TOL
+    if kind == "LSTM":
+        assert _maxdiff(tr.h_n, state[0]) < TOL and _maxdiff(tr.c_n, state[1]) < TOL
+    else:
+        assert _maxdiff(tr.h_n, state) < TOL and tr.c_n is None
+    assert len(tr.layers) == layers
+    for lt in tr.layers:
+        assert lt.h.shape == (T, B, 8)
+        for v in lt.gates.values():
+            assert v.shape == (T, B, 8)
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_intermediate_layers_match_single_layer_modules(kind):
+    """Layer l's hidden states equal a 1-layer module with layer l's weights fed layer l-1's output."""
+    m = _module(kind, 3, batch_first=False, seed=4)
+    x = torch.randn(9, 2, 5, generator=torch.Generator().manual_seed(5))
+    tr = probe(m, x)
+    inp = x
+    for l in range(3):
+        single = getattr(nn, kind)(inp.shape[-1], 8, 1)
+        with torch.no_grad():
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(single, f"{name}_l0").copy_(getattr(m, f"{name}_l{l}"))
+        inp, _ = single(inp)
+        assert _maxdiff(tr.layers[l].h, inp) < TOL
+        if kind == "LSTM":
+            assert tr.layers[l].c.shape == (9, 2, 8)
+
+
+def test_lstm_gates_match_an_independent_computation():
+    """Recompute every gate from torch's own hidden states and the raw weight slices."""
+    m = _module("LSTM", 1, False, seed=6)
+    x = torch.randn(7, 3, 5, generator=torch.Generator().manual_seed(7))
+    tr = probe(m, x)
+    out, _ = m(x)
+    h_prev = torch.cat([torch.zeros(1, 3, 8), out[:-1]])  # (T, B, H) from the fused module
+    H = 8
+    act = {"i": torch.sigmoid, "f": torch.sigmoid, "g": torch.tanh, "o": torch.sigmoid}
+    for k, name in enumerate("ifgo"):
+        rows = slice(k * H, (k + 1) * H)
+        pre = (x @ m.weight_ih_l0[rows].T + m.bias_ih_l0[rows] + h_prev @ m.weight_hh_l0[rows].T + m.bias_hh_l0[rows])
+        assert _maxdiff(tr.layers[0].gates[name], act[name](pre)) < TOL
+
+
+def test_gru_gates_match_an_independent_computation():
+    m = _module("GRU", 1, False, seed=8)
+    x = torch.randn(7, 3, 5, generator=torch.Generator().manual_seed(9))
+    tr = probe(m, x)
+    out, _ = m(x)
+    h_prev = torch.cat([torch.zeros(1, 3, 8), out[:-1]])
+    H = 8
+    W, U, b, c = m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0
+    s = lambda k: slice(k * H, (k + 1) * H)  # noqa: E731
+    r = torch.sigmoid(x @ W[s(0)].T + b[s(0)] + h_prev @ U[s(0)].T + c[s(0)])
+    z = torch.sigmoid(x @ W[s(1)].T + b[s(1)] + h_prev @ U[s(1)].T + c[s(1)])
+    n = torch.tanh(x @ W[s(2)].T + b[s(2)] + r * (h_prev @ U[s(2)].T + c[s(2)]))
+    for name, ref in (("r", r), ("z", z), ("n", n)):
+        assert _maxdiff(tr.layers[0].gates[name], ref) < TOL
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_initial_state_and_no_bias(kind):
+    m = _module(kind, 2, True, bias=False, seed=10)
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(3, 6, 5, generator=g)
+    h0 = torch.randn(2, 3, 8, generator=g)
+    state = (h0, torch.randn(2, 3, 8, generator=g)) if kind == "LSTM" else h0
+    tr = probe(m, x, state)
+    out, _ = m(x, state)
+    assert _maxdiff(tr.output, out) < TOL
+
+
+def test_unbatched_input():
+    m = _module("GRU", 2, False)
+    x = torch.randn(6, 5, generator=torch.Generator().manual_seed(12))
+    tr = probe(m, x)
+    out, _ = m(x)
+    assert tr.output.shape == (6, 8) and _maxdiff(tr.output, out) < TOL
+    assert tr.layers[0].h.shape == (6, 1, 8)
+
+
+def test_probe_does_not_change_the_module_or_inputs():
+    m = _module("LSTM", 2, False)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    x = torch.randn(4, 2, 5)
+    x0 = x.clone()
+    probe(m, x)
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+    assert torch.equal(x, x0)
+
+
+def test_trace_series_errors():
+    tr = probe(_module("GRU", 1, False), torch.randn(3, 1, 5))
+    assert tr.series("z").shape == (3, 1, 8)
+    with pytest.raises(KeyError, match="no series 'c'"):
+        tr.series("c")
+    with pytest.raises(IndexError, match="layer 1 out of range"):
+        tr.series("h", layer=1)
+
+
+@pytest.mark.parametrize(
+    "make_input,match",
+    [
+        (lambda: torch.randn(4, 2, 3), "input_size=5"),
+        (lambda: torch.randn(4, 2, 5, 1), "must have shape"),
+        (lambda: torch.ones(4, 2, 5, dtype=torch.long), "floating-point"),
+        (lambda: torch.full((4, 2, 5), float("nan")), "NaN"),
+        (lambda: torch.randn(0, 2, 5), "empty"),
+        (lambda: [[0.0] * 5], "torch.Tensor"),
+    ],
+)
+def test_bad_inputs_get_clear_errors(make_input, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        probe(_module("LSTM", 1, False), make_input())
+
+
+def test_bad_state_and_unsupported_modules():
+    x = torch.randn(4, 2, 5)
+    with pytest.raises(ValueError, match=r"h0 must have shape \(2, 2, 8\)"):
+        probe(_module("GRU", 2, False), x, torch.zeros(1, 2, 8))
+    with pytest.raises(TypeError, match=r"tuple \(h0, c0\)"):
+        probe(_module("LSTM", 1, False), x, torch.zeros(1, 2, 8))
+    with pytest.raises(TypeError, match="supports torch.nn.RNN, LSTM and GRU"):
+        probe(nn.Linear(5, 8), x)
+    with pytest.raises(ValueError, match="bidirectional"):
+        probe(nn.LSTM(5, 8, bidirectional=True), x)
