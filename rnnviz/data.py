@@ -41,8 +41,8 @@ class Vocab:
     'hello'
     """
 
-    def __init__(self, chars: Iterable[str]) -> None:
-        chars = tuple(chars)
+    def __init__(self, characters: Iterable[str]) -> None:
+        chars = tuple(characters)
         if not chars:
             raise ValueError("empty vocabulary: give at least one character")
         bad = [c for c in chars if not (isinstance(c, str) and len(c) == 1)]
@@ -80,7 +80,7 @@ class Vocab:
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         if not text:
             raise ValueError("empty text: nothing to encode")
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64)  # (N,)
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.int64)  # (N,)
         table = np.full(max(int(codes.max()), int(self._codes.max())) + 1, -1, dtype=np.int64)
         table[self._codes] = np.arange(len(self.chars))
         ids = table[codes]  # (N,), -1 where unknown
@@ -129,9 +129,13 @@ def _check_args(ids: torch.Tensor, batch_size: int, seq_len: int) -> None:
         raise ValueError(f"ids must be 1-D, got shape {tuple(ids.shape)}")
     if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
         raise ValueError(f"ids must be an integer tensor, got dtype {ids.dtype}")
-    for name, value in (("batch_size", batch_size), ("seq_len", seq_len)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    _check_positive("batch_size", batch_size)
+    _check_positive("seq_len", seq_len)
+
+
+def _check_positive(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def random_windows(
@@ -167,7 +171,8 @@ def num_stream_batches(n_ids: int, batch_size: int, seq_len: int) -> int:
     """How many batches :func:`stream_batches` yields for `n_ids` ids."""
     if isinstance(n_ids, bool) or not isinstance(n_ids, int) or n_ids < 0:
         raise ValueError(f"n_ids must be a non-negative int, got {n_ids!r}")
-    _check_args(torch.empty(0, dtype=torch.long), batch_size, seq_len)
+    _check_positive("batch_size", batch_size)
+    _check_positive("seq_len", seq_len)
     return math.ceil((_stream_len(n_ids, batch_size) - 1) / seq_len)
 
 
@@ -183,11 +188,16 @@ def stream_batches(
     is shorter when (L - 1) is not a multiple of T. Yields copies, never views
     of `ids`.
     """
-    _check_args(ids, batch_size, seq_len)
+    _check_args(ids, batch_size, seq_len)  # eagerly, not at the first next()
     length = _stream_len(len(ids), batch_size)
-    streams = ids[: batch_size * length].view(batch_size, length)  # (B, L)
+    streams = ids[: batch_size * length].reshape(batch_size, length)  # (B, L)
+    return _windows(streams, seq_len)
+
+
+def _windows(streams: torch.Tensor, seq_len: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    length = streams.shape[1]
     for start in range(0, length - 1, seq_len):
         stop = min(start + seq_len, length - 1)
-        x = streams[:, start:stop].clone()  # (B, T) or (B, T') for the last batch
-        y = streams[:, start + 1: stop + 1].clone()
+        x = streams[:, start:stop].clone()  # (B, T), (B, T') for a shorter last batch
+        y = streams[:, start + 1: stop + 1].clone()  # (B, T)
         yield x, y

@@ -128,10 +128,11 @@ def train(
                 raise FloatingPointError(f"training loss became {float(loss)} at step {step}; lower lr or clip")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            loss = loss.detach()
             norm = nn.utils.clip_grad_norm_(model.parameters(), clip if clip is not None else math.inf)
             opt.step()
             hist.step.append(step)
-            hist.train_loss.append(float(loss))
+            hist.train_loss.append(loss.item())
             hist.grad_norm.append(float(norm))
             hist.seconds.append(time.perf_counter() - start)
             if step % eval_every == 0:
