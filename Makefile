@@ -9,7 +9,7 @@ CONSTRAINTS := requirements/constraints.txt
 THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 HTML   := _build/html/index.html
 
-.PHONY: install book build test test-site lab clean
+.PHONY: install book build test test-site lab strip clean
 
 install: $(STAMP)
 
@@ -35,7 +35,7 @@ book: build
 
 # Unit tests and every notebook under nbval, two workers, one file per worker.
 test: $(STAMP)
-	$(THREADS) $(PY) -m pytest tests chapters -n 2 --dist loadfile \
+	$(THREADS) $(PY) -m pytest tests rnnviz chapters -n 2 --dist loadfile --doctest-modules \
 	  --nbval-lax --nbval-current-env --nbval-cell-timeout=300 \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg
 
@@ -46,6 +46,10 @@ test-site: $(STAMP)
 lab: $(STAMP)
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[book,test,lab]"
 	$(VENV)/bin/jupyter lab chapters
+
+# Remove outputs from the notebooks, except the cells marked keep_output (nbval's references).
+strip: $(STAMP)
+	find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -exec $(VENV)/bin/nbstripout --keep-count {} +
 
 clean:
 	rm -rf _build
