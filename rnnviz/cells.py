@@ -27,9 +27,16 @@ They follow PyTorch's conventions exactly, so that a trained ``torch.nn.RNN``,
 
 Every function takes a batch ``x`` of shape ``(B, I)`` and states of shape
 ``(B, H)``; biases may be ``None`` (a module built with ``bias=False``).
+
+The gated cells take an optional ``force``: a mapping from gate name to a value
+that replaces the gate's activation before the state update, for experiments
+such as "what if the forget gate were always open?". A value is a number, or a
+tensor broadcastable to (B, H) in which NaN means "leave this unit alone".
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor
@@ -38,6 +45,24 @@ LSTM_GATES = ("i", "f", "g", "o")
 GRU_GATES = ("r", "z", "n")
 RNN_GATES: tuple[str, ...] = ()
 GATES = {"RNN": RNN_GATES, "LSTM": LSTM_GATES, "GRU": GRU_GATES}
+
+
+Force = Mapping[str, "float | Tensor"]
+
+
+def _apply_force(gates: dict[str, Tensor], force: Force | None) -> dict[str, Tensor]:
+    """Replace forced gate activations; NaN entries of a tensor value leave a unit as computed."""
+    if not force:
+        return gates
+    unknown = set(force) - set(gates)
+    if unknown:
+        raise KeyError(f"cannot force {sorted(unknown)}: this cell's gates are {list(gates)}")
+    out = dict(gates)
+    for name, value in force.items():
+        g = gates[name]
+        v = torch.as_tensor(value, dtype=g.dtype)
+        out[name] = torch.where(torch.isnan(v), g, v).expand_as(g)
+    return out
 
 
 def _affine(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -72,14 +97,17 @@ def lstm_cell(
     weight_hh: Tensor,
     bias_ih: Tensor | None = None,
     bias_hh: Tensor | None = None,
+    force: Force | None = None,
 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
     """One LSTM step. Returns ``(h', c', gates)`` with gates ``i, f, g, o``, each (B, H)."""
     a = _affine(x, weight_ih, bias_ih) + _affine(h, weight_hh, bias_hh)  # (B, 4H)
     ai, af, ag, ao = a.chunk(4, dim=1)
-    i, f, g, o = torch.sigmoid(ai), torch.sigmoid(af), torch.tanh(ag), torch.sigmoid(ao)
+    gates = {"i": torch.sigmoid(ai), "f": torch.sigmoid(af), "g": torch.tanh(ag), "o": torch.sigmoid(ao)}
+    gates = _apply_force(gates, force)
+    i, f, g, o = gates["i"], gates["f"], gates["g"], gates["o"]
     c_next = f * c + i * g
     h_next = o * torch.tanh(c_next)
-    return h_next, c_next, {"i": i, "f": f, "g": g, "o": o}
+    return h_next, c_next, gates
 
 
 def gru_cell(
@@ -89,14 +117,19 @@ def gru_cell(
     weight_hh: Tensor,
     bias_ih: Tensor | None = None,
     bias_hh: Tensor | None = None,
+    force: Force | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """One GRU step in torch's convention. Returns ``(h', gates)`` with gates ``r, z, n``."""
     gx = _affine(x, weight_ih, bias_ih)  # (B, 3H)
     gh = _affine(h, weight_hh, bias_hh)  # (B, 3H)
     xr, xz, xn = gx.chunk(3, dim=1)
     hr, hz, hn = gh.chunk(3, dim=1)
-    r = torch.sigmoid(xr + hr)
-    z = torch.sigmoid(xz + hz)
-    n = torch.tanh(xn + r * hn)  # reset gate applied after the product W_hn h + b_hn
+    gates = {"r": torch.sigmoid(xr + hr), "z": torch.sigmoid(xz + hz)}
+    if force and "r" in force:
+        gates = _apply_force(gates, {"r": force["r"]})
+    # reset gate applied after the product W_hn h + b_hn
+    gates["n"] = torch.tanh(xn + gates["r"] * hn)
+    gates = _apply_force(gates, {k: v for k, v in (force or {}).items() if k != "r"})
+    r, z, n = gates["r"], gates["z"], gates["n"]
     h_next = (1 - z) * n + z * h
-    return h_next, {"r": r, "z": z, "n": n}
+    return h_next, gates

@@ -96,13 +96,13 @@ class CharLM(nn.Module):
             inputs = inputs.unsqueeze(0)
         return self.check_ids(inputs), None
 
-    def probe(self, inputs, state=None):
+    def probe(self, inputs, state=None, force=None, force_layers=None):
         """Trace of every gate on ``inputs`` (ids (B, T) or (T,), or a string); see :func:`rnnviz.probe`."""
         from rnnviz.probe import probe_module  # probe reads models, not the other way at import
 
         ids, text = self._ids_from(inputs)
         with torch.no_grad():
-            tr = probe_module(self.rnn, self.embed(ids), state)
+            tr = probe_module(self.rnn, self.embed(ids), state, force, force_layers)
             logits = self.head(torch.from_numpy(tr.output)).numpy()  # (B, T, V)
         return type(tr)(**{**tr.__dict__, "logits": logits, "text": text})
 

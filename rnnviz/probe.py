@@ -152,11 +152,25 @@ def _param(module: nn.RNNBase, name: str, layer: int) -> Tensor | None:
     return getattr(module, f"{name}_l{layer}", None)
 
 
+def _check_force(kind: str, force, layers, num_layers: int) -> None:
+    if not force:
+        return
+    if kind == "RNN":
+        raise ValueError("an RNN has no gates to force")
+    unknown = set(force) - set(cells.GATES[kind])
+    if unknown:
+        raise KeyError(f"cannot force {sorted(unknown)}: {kind} gates are {list(cells.GATES[kind])}")
+    for l in layers or ():
+        if not 0 <= l < num_layers:
+            raise IndexError(f"force_layers has layer {l}, but the module has {num_layers} layer(s)")
+
+
 @torch.no_grad()
-def probe_module(module: nn.RNNBase, inputs: Tensor, state=None) -> Trace:
+def probe_module(module: nn.RNNBase, inputs: Tensor, state=None, force=None, force_layers=None) -> Trace:
     """Replay ``module`` on ``inputs`` through the reference cells (see :func:`probe`)."""
     kind = _kind(module)
     _check_supported(module)
+    _check_force(kind, force, force_layers, module.num_layers)
     x, unbatched = _as_float_input(module, inputs)  # (T, B, I)
     T, B, _ = x.shape
     h0, c0 = _initial_state(module, kind, state, B, unbatched, x)
@@ -165,14 +179,15 @@ def probe_module(module: nn.RNNBase, inputs: Tensor, state=None) -> Trace:
         w_ih, w_hh = _param(module, "weight_ih", l), _param(module, "weight_hh", l)
         b_ih, b_hh = _param(module, "bias_ih", l), _param(module, "bias_hh", l)
         h, c = h0[l], (c0[l] if c0 is not None else None)
+        fl = force if force_layers is None or l in force_layers else None
         hs, cs = [], []
         gates: dict[str, list[Tensor]] = {g: [] for g in cells.GATES[kind]}
         for t in range(T):
             if kind == "LSTM":
-                h, c, gt = cells.lstm_cell(x[t], h, c, w_ih, w_hh, b_ih, b_hh)
+                h, c, gt = cells.lstm_cell(x[t], h, c, w_ih, w_hh, b_ih, b_hh, force=fl)
                 cs.append(c)
             elif kind == "GRU":
-                h, gt = cells.gru_cell(x[t], h, w_ih, w_hh, b_ih, b_hh)
+                h, gt = cells.gru_cell(x[t], h, w_ih, w_hh, b_ih, b_hh, force=fl)
             else:
                 h, gt = cells.rnn_cell(x[t], h, w_ih, w_hh, b_ih, b_hh, module.nonlinearity), {}
             hs.append(h)
@@ -202,7 +217,7 @@ def probe_module(module: nn.RNNBase, inputs: Tensor, state=None) -> Trace:
     )
 
 
-def probe(module: nn.Module, inputs, state=None) -> Trace:
+def probe(module: nn.Module, inputs, state=None, force=None, force_layers=None) -> Trace:
     """Record every gate, hidden and cell state of ``module`` on ``inputs``.
 
     ``module`` is a ``torch.nn.RNN``/``LSTM``/``GRU`` (``inputs``: float tensor
@@ -210,12 +225,16 @@ def probe(module: nn.Module, inputs, state=None) -> Trace:
     :class:`rnnviz.models.CharLM` (``inputs``: character ids (B, T) or (T,), or
     a string encoded with the model's vocabulary). ``state`` is the initial
     state as torch takes it: ``h0`` of shape (L, B, H), or ``(h0, c0)`` for LSTM.
+
+    ``force`` replaces gate activations during the replay (see
+    :mod:`rnnviz.cells`), in every layer or only in ``force_layers``; the
+    trace then records what the modified network does, no longer the module.
     """
     if isinstance(module, nn.RNNBase):
-        return probe_module(module, inputs, state)
+        return probe_module(module, inputs, state, force, force_layers)
     from rnnviz.models import CharLM  # models does not import probe at import time
 
     if isinstance(module, CharLM):
-        return module.probe(inputs, state)
+        return module.probe(inputs, state, force=force, force_layers=force_layers)
     _kind(module)  # raises the TypeError that names the module
     raise AssertionError("unreachable")

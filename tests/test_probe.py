@@ -162,3 +162,47 @@ def test_bad_state_and_unsupported_modules():
         probe(nn.Linear(5, 8), x)
     with pytest.raises(ValueError, match="bidirectional"):
         probe(nn.LSTM(5, 8, bidirectional=True), x)
+
+
+def test_forcing_lstm_gates_changes_the_state_as_the_equations_say():
+    m = _module("LSTM", 2, False, seed=13)
+    g = torch.Generator().manual_seed(14)
+    x = torch.randn(6, 3, 5, generator=g)
+    h0, c0 = torch.randn(2, 3, 8, generator=g), torch.randn(2, 3, 8, generator=g)
+    # forget gate open and input gate shut: the cell keeps c0 exactly
+    tr = probe(m, x, (h0, c0), force={"f": 1.0, "i": 0.0})
+    for l in range(2):
+        np.testing.assert_allclose(tr.layers[l].c, np.broadcast_to(c0[l].numpy(), (6, 3, 8)), atol=1e-6)
+        assert (tr.layers[l].gates["f"] == 1).all()
+    # forcing only layer 1 leaves layer 0 as the module computes it
+    tr1 = probe(m, x, (h0, c0), force={"f": 0.0}, force_layers=[1])
+    ref = probe(m, x, (h0, c0))
+    np.testing.assert_allclose(tr1.layers[0].h, ref.layers[0].h)
+    assert np.abs(tr1.layers[1].h - ref.layers[1].h).max() > 1e-3
+    # NaN entries leave those units alone
+    nan_force = torch.full((8,), float("nan"))
+    nan_force[2] = 0.0
+    tr2 = probe(m, x, (h0, c0), force={"o": nan_force})
+    assert (tr2.layers[0].gates["o"][:, :, 2] == 0).all() and (tr2.layers[0].h[:, :, 2] == 0).all()
+    np.testing.assert_allclose(tr2.layers[0].gates["o"][0, :, 3], ref.layers[0].gates["o"][0, :, 3])
+
+
+def test_forcing_gru_gates():
+    m = _module("GRU", 1, False, seed=15)
+    g = torch.Generator().manual_seed(16)
+    x, h0 = torch.randn(5, 2, 5, generator=g), torch.randn(1, 2, 8, generator=g)
+    tr = probe(m, x, h0, force={"z": 1.0})  # update gate shut: the state never changes
+    np.testing.assert_allclose(tr.layers[0].h, np.broadcast_to(h0[0].numpy(), (5, 2, 8)), atol=1e-6)
+    tr = probe(m, x, h0, force={"r": 0.0})  # reset: the candidate ignores the past entirely
+    n_ref = torch.tanh(x @ m.weight_ih_l0[16:].T + m.bias_ih_l0[16:])
+    np.testing.assert_allclose(tr.layers[0].gates["n"], n_ref.detach().numpy(), atol=1e-6)
+
+
+def test_forcing_errors():
+    x = torch.randn(3, 1, 5)
+    with pytest.raises(KeyError, match=r"cannot force \['q'\]"):
+        probe(_module("LSTM", 1, False), x, force={"q": 1.0})
+    with pytest.raises(ValueError, match="no gates to force"):
+        probe(_module("RNN", 1, False), x, force={"f": 1.0})
+    with pytest.raises(IndexError, match="force_layers has layer 3"):
+        probe(_module("GRU", 2, False), x, force={"z": 1.0}, force_layers=[3])
