@@ -130,3 +130,17 @@ def test_to_html_embeds_every_frame_as_a_small_deterministic_player():
     assert to_html(animate_gates(tr, TEXT, units=[0, 1])).data == html  # same input, same bytes
     plain = animate_gates(tr, TEXT, units=[0, 1]).to_jshtml()
     assert len(html) < 0.7 * len(plain)
+
+
+def test_unrolled_diagram_labels_every_step(no_global_changes):
+    from rnnviz.diagrams import plot_unrolled
+
+    fig = plot_unrolled("to be")
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    # inputs t, o, space, b and targets o, space, b, e, plus h_1..h_4
+    assert all(f"$h_{{{k}}}$" in texts for k in range(1, 5))
+    assert texts.count("t") == 1 and texts.count("e") == 1 and texts.count("\u2423") == 2
+    with pytest.raises(ValueError, match="at least 2 characters"):
+        plot_unrolled("x")
+    with pytest.raises(ValueError, match="between 1 and 12"):
+        plot_unrolled(steps=40)
