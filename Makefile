@@ -9,7 +9,7 @@ CONSTRAINTS := requirements/constraints.txt
 THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 HTML   := _build/html/index.html
 
-.PHONY: install book build test test-site lab strip clean
+.PHONY: install book build test test-site lab strip bench clean
 
 install: $(STAMP)
 
@@ -46,6 +46,12 @@ test-site: $(STAMP)
 lab: $(STAMP)
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[book,test,lab]"
 	$(VENV)/bin/jupyter lab chapters
+
+# Benchmarks of the budgets (../shared/DESIGN.md); results in bench/results/*.json.
+bench: build
+	$(PY) bench/bench_probe.py
+	$(PY) bench/bench_notebooks.py
+	$(PY) bench/page_weight.py
 
 # Remove outputs from the notebooks, except the cells marked keep_output (nbval's references).
 strip: $(STAMP)

@@ -1,5 +1,6 @@
 """Checks on the built HTML book (`make build` first; `make test-site` runs these)."""
 
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -8,8 +9,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
-PAGE_BUDGET = 2 * 1024 * 1024  # bytes, one page with everything it embeds
-SITE_BUDGET = 40 * 1024 * 1024
+_spec = importlib.util.spec_from_file_location("page_weight", ROOT / "bench" / "page_weight.py")
+weights = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(weights)
+PAGE_BUDGET, SITE_BUDGET = weights.PAGE_BUDGET, weights.SITE_BUDGET  # 2 MB a page, 40 MB the site
 
 if not (HTML / "index.html").is_file():
     if os.environ.get("RNNVIZ_REQUIRE_SITE"):
@@ -43,11 +46,7 @@ def test_no_error_output_and_images_exist(page):
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(HTML)))
 def test_page_weight(page):
-    html = page.read_text(encoding="utf-8")
-    size = page.stat().st_size
-    for src in set(SRC.findall(html)):
-        if not src.startswith(("data:", "http")):
-            size += (page.parent / src).stat().st_size
+    size = weights.page_weight(page)
     assert size <= PAGE_BUDGET, f"{page.name} weighs {size / 1e6:.2f} MB with its images (budget 2 MB)"
 
 
