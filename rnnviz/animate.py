@@ -13,7 +13,7 @@ import hashlib
 import io
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +173,90 @@ def to_html(anim: FuncAnimation, default_mode: str = "loop", colors: int = 48) -
     for old in ids:
         html = html.replace(old, digest)
     return HTML(html)
+
+
+def _units_for(key: str, trace: Trace, units: Sequence[int] | Mapping[str, Sequence[int]] | None) -> list[int]:
+    """The units of ``trace`` to show: the given list, this model's entry, or the first 12."""
+    H = trace.hidden_size
+    if units is None:
+        chosen = list(range(min(H, 12)))
+    elif isinstance(units, Mapping):
+        if key not in units:
+            raise KeyError(f"units has no entry for {key!r}; it has {sorted(units)}")
+        chosen = list(units[key])
+    else:
+        chosen = list(units)
+    if not chosen or any(not isinstance(u, (int, np.integer)) or not 0 <= u < H for u in chosen):
+        raise IndexError(f"units for {key!r} must be a non-empty list of ints in [0, {H}), got {chosen}")
+    return chosen
+
+
+def animate_states(
+    traces: Mapping[str, Trace],
+    text: str,
+    units: Sequence[int] | Mapping[str, Sequence[int]] | None = None,
+    layer: int = 0,
+    batch: int = 0,
+    interval: int = 300,
+    figsize: tuple[float, float] = (7.0, 4.2),
+    dpi: int = 72,
+) -> FuncAnimation:
+    """Several models' hidden states ``h`` side by side as they read the same ``text``.
+
+    ``traces`` maps a label (``"RNN"``, ``"LSTM"``, ...) to a :class:`Trace` of
+    ``len(text)`` steps. The figure has one heatmap per model, stacked in the
+    mapping's order (rows: units, columns: characters, one shared colour scale
+    from -1 to 1). Frame ``k`` shows steps ``0..k`` of every model and a cursor
+    on character ``k``; later steps are grey. ``units`` is one list for all
+    models, a mapping label -> list, or ``None`` for the first 12 units of each.
+    """
+    if not isinstance(traces, Mapping) or not traces:
+        raise ValueError("traces must be a non-empty mapping label -> Trace")
+    for key, tr in traces.items():
+        if not isinstance(tr, Trace):
+            raise TypeError(f"traces[{key!r}] must be a Trace, got {type(tr).__name__}")
+        if not isinstance(text, str) or len(tr) != len(text):
+            n = len(text) if isinstance(text, str) else type(text).__name__
+            raise ValueError(f"traces[{key!r}] has {len(tr)} steps but text has {n} characters")
+        if not 0 <= batch < tr.layers[0].h.shape[1]:
+            raise IndexError(f"batch {batch} out of range for traces[{key!r}] ({tr.layers[0].h.shape[1]} sequences)")
+    T = len(text)
+    data = {}  # label -> (U, T) hidden states of the chosen units
+    for key, tr in traces.items():
+        chosen = _units_for(key, tr, units)
+        data[key] = tr.series("h", layer)[:, batch][:, chosen].T  # (U, T)
+
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(len(data), 1, sharex=True))
+    cmap = _gate_cmap("h")
+    images, cursors = [], []
+    for ax, (key, values) in zip(axes, data.items()):
+        im = ax.imshow(_hidden(values.shape), aspect="auto", cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
+        images.append(im)
+        cursors.append(ax.axvspan(-0.5, 0.5, fill=False, ec="black", lw=1.5))
+        ax.set_yticks([])
+        ax.set_ylabel(key, rotation=0, ha="right", va="center", fontsize=12, fontweight="bold")
+    fig.colorbar(images[0], ax=list(axes), fraction=0.025, pad=0.01, ticks=[-1, 0, 1])
+    axes[-1].set_xticks(range(T), [show_char(c) for c in text], fontfamily="monospace", fontsize=8)
+    title = fig.suptitle("", fontfamily="monospace", fontsize=10)
+    sizes = ", ".join(f"{k}: {v.shape[0]} units" for k, v in data.items())
+    fig.supxlabel(f"hidden state h, layer {layer} ({sizes})", fontsize=8)
+    line = text.replace("\n", " ")
+
+    def frame(k: int):
+        for im, values in zip(images, data.values()):
+            shown = _hidden(values.shape)
+            shown[:, : k + 1] = values[:, : k + 1]
+            im.set_data(shown)
+        for cur in cursors:
+            cur.set_x(k - 0.5)
+        title.set_text(f"reading: {line[:k]}[{show_char(text[k])}]{line[k + 1:]}"[:90])
+        return [*images, *cursors, title]
+
+    # Every frame has the same layout (monospace title of fixed length), so lay
+    # out once and freeze it: rendering the frames is then about twice as fast.
+    frame(0)
+    fig.draw_without_rendering()
+    fig.set_layout_engine("none")
+    return FuncAnimation(fig, frame, frames=T, interval=interval, blit=False)
+

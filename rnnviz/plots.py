@@ -5,7 +5,7 @@ figure is a bare ``matplotlib.figure.Figure``, shown in Jupyter by displaying it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -139,3 +139,33 @@ def plot_history(history: History, ax: Axes | None = None, smooth: int = 25) -> 
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
     return fig
+
+
+# One colour per model when models are compared (Okabe-Ito, colour-blind safe).
+MODEL_COLORS = {"RNN": "#000000", "LSTM": "#0072B2", "GRU": "#D55E00"}
+_MORE_COLORS = ("#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
+
+
+def plot_histories(histories: Mapping[str, History], ax: Axes | None = None) -> Figure:
+    """Held-out bits per character against training step, one line per model.
+
+    ``histories`` maps a label (``"RNN"``, ``"LSTM"``, ...) to a :class:`History`
+    with at least one held-out evaluation. Labels in ``MODEL_COLORS`` get their
+    colour; others get the next colour of the palette.
+    """
+    if not isinstance(histories, Mapping) or not histories:
+        raise ValueError("histories must be a non-empty mapping label -> History")
+    for key, h in histories.items():
+        if not isinstance(h, History) or not h.eval_step:
+            raise ValueError(f"histories[{key!r}] has no held-out evaluation to plot")
+    fig, ax = new_axes(ax, (6, 3.2))
+    extra = iter(_MORE_COLORS * (1 + len(histories) // len(_MORE_COLORS)))
+    for key, h in histories.items():
+        color = MODEL_COLORS.get(key) or next(extra)
+        ax.plot(h.eval_step, h.val_bpc, "o-", color=color, lw=1.8, ms=4, label=key)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("held-out bits per character")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    return fig
+
