@@ -35,7 +35,7 @@ book: build
 
 # Unit tests and every notebook under nbval, two workers, one file per worker.
 test: $(STAMP)
-	$(THREADS) $(PY) -m pytest tests rnnviz chapters -n 2 --dist loadfile --doctest-modules \
+	$(THREADS) $(PY) -m pytest tests rnnviz chapters --ignore=tests/site -n 2 --dist loadfile --doctest-modules \
 	  --nbval-lax --nbval-current-env --nbval-cell-timeout=300 \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg
 
