@@ -156,18 +156,35 @@ class _PalettePNGWriter(HTMLWriter):
         self._saved_frames.append(base64.encodebytes(out.getvalue()).decode("ascii"))
 
 
+_BUTTON_SYMBOLS = {
+    "fa-minus": "\u2212",  # slower
+    "fa-fast-backward": "\u23ee",  # first frame
+    "fa-step-backward": "\u25c2",  # previous frame
+    "fa-play fa-flip-horizontal": "\u25c0",  # play backwards
+    "fa-pause": "\u23f8",  # pause
+    "fa-play": "\u25b6",  # play
+    "fa-step-forward": "\u25b8",  # next frame
+    "fa-fast-forward": "\u23ed",  # last frame
+    "fa-plus": "+",  # faster
+}
+
+
 def to_html(anim: FuncAnimation, default_mode: str = "loop", colors: int = 48) -> HTML:
     """Embed ``anim`` as a self-contained HTML player (JavaScript, frames inline).
 
-    Like ``anim.to_jshtml()`` but with palette-compressed frames and an element
-    id derived from the frames, so the same animation gives the same HTML on
-    every run. Display the result in a notebook; it plays in the static book.
+    Like ``anim.to_jshtml()`` but with palette-compressed frames, an element id
+    derived from the frames (the same animation gives the same HTML on every
+    run), and button labels that need no icon font from a CDN. Display the result in a notebook; it plays in the static book.
     """
     writer = _PalettePNGWriter(colors, fps=1000.0 / anim._interval, default_mode=default_mode)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "animation.html"
         anim.save(str(path), writer=writer, dpi=anim._fig.dpi)
         html = path.read_text()
+    # The player's icons come from a Font Awesome stylesheet on a CDN: offline its
+    # buttons would be blank. Drop the link and label the buttons with symbols.
+    html = re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">', "", html)
+    html = re.sub(r'<i class="fa ([a-z -]+)"></i>', lambda m: _BUTTON_SYMBOLS.get(m.group(1), "?"), html)
     ids = set(re.findall(r"_anim_img([0-9a-f]{32})", html))
     digest = hashlib.sha256("".join(writer._saved_frames).encode()).hexdigest()[:32]
     for old in ids:

@@ -144,3 +144,13 @@ def test_unrolled_diagram_labels_every_step(no_global_changes):
         plot_unrolled("x")
     with pytest.raises(ValueError, match="between 1 and 12"):
         plot_unrolled(steps=40)
+
+
+def test_to_html_player_needs_nothing_from_the_network():
+    import re
+
+    from rnnviz.animate import to_html
+
+    html = to_html(animate_gates(_trace("GRU"), TEXT, units=[0])).data
+    assert not re.search(r"https?://", html), "the player must not load anything from outside"
+    assert 'title="Play"' in html and "\u25b6" in html and 'class="fa' not in html
