@@ -220,7 +220,7 @@ def animate_states(
 ) -> FuncAnimation:
     """Several models' hidden states ``h`` side by side as they read the same ``text``.
 
-    ``traces`` maps a label (``"RNN"``, ``"LSTM"``, ...) to a :class:`Trace` of
+    ``traces`` maps a label (``"RNN"``, ``"LSTM"``, ...) to a :class:`~rnnviz.probe.Trace` of
     ``len(text)`` steps. The figure has one heatmap per model, stacked in the
     mapping's order (rows: units, columns: characters, one shared colour scale
     from -1 to 1). Frame ``k`` shows steps ``0..k`` of every model and a cursor

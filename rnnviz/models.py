@@ -83,6 +83,7 @@ class CharLM(nn.Module):
         return ids.long()
 
     def forward(self, ids: Tensor, state=None) -> tuple[Tensor, Any]:
+        """Scores for the next character: ids (B, T) -> logits (B, T, V), and the final state."""
         ids = self.check_ids(ids)
         out, state = self.rnn(self.embed(ids), state)  # (B, T, H)
         return self.head(self.drop(out)), state  # (B, T, V)

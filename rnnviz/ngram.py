@@ -17,7 +17,7 @@ before it. Two smoothings, both normalised over the whole vocabulary:
   before ``hw`` in training. An order whose context has ``a(h) = 0`` passes
   ``P_{m-1}`` through unchanged.
 
-Counting is vectorised: the training text becomes ids (one :class:`Vocab`), each
+Counting is vectorised: the training text becomes ids (one :class:`~rnnviz.data.Vocab`), each
 m-gram an int64 code in base V (first character most significant), and the
 tables are sorted code arrays (one sort of the text serves every order), read
 with ``np.searchsorted``.

@@ -149,7 +149,7 @@ _MORE_COLORS = ("#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
 def plot_histories(histories: Mapping[str, History], ax: Axes | None = None) -> Figure:
     """Held-out bits per character against training step, one line per model.
 
-    ``histories`` maps a label (``"RNN"``, ``"LSTM"``, ...) to a :class:`History`
+    ``histories`` maps a label (``"RNN"``, ``"LSTM"``, ...) to a :class:`~rnnviz.train.History`
     with at least one held-out evaluation. Labels in ``MODEL_COLORS`` get their
     colour; others get the next colour of the palette.
     """
