@@ -399,7 +399,7 @@ def plot_scaled_gradients(
 ) -> Figure:
     """``||dL/dh_{T-d}||`` (top layer) of each model with its recurrent matrices rescaled.
 
-    Each model of ``models`` (label -> :class:`CharLM`) is copied by
+    Each model of ``models`` (label -> :class:`~rnnviz.models.CharLM`) is copied by
     :func:`scale_recurrent` to spectral radius ``radius`` and measured with
     :func:`hidden_grad_norms` on ``ids``, ``targets`` (B, T), loss at the last
     step. The pure function behind the spectral-radius widget and its animation.

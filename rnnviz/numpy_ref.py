@@ -197,7 +197,7 @@ def forward(kind: str, params: Mapping[str, Any], x: Any, state: Any = None
 
     ``state``: None (zeros), h0 (L, B, H), or for the LSTM a pair (h0, c0).
     Returns outputs (T, B, H) of the top layer, the final state (h_n (L, B, H),
-    or for the LSTM a pair (h_n, c_n)) and a :class:`Cache` for :func:`backward`.
+    or for the LSTM a pair (h_n, c_n)) and a :class:`~rnnviz.numpy_ref.Cache` for :func:`backward`.
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 3 or x.shape[0] == 0 or x.shape[1] == 0:
