@@ -9,7 +9,7 @@ sequences with known answers, not text.
   Le et al. 2015): two input channels, values uniform in [0, 1) and a marker
   channel with exactly two ones, one in each half of the sequence; the target
   is the sum of the two marked values. Always predicting 1 costs an expected
-  squared error of Var(a + b) = 2/12 = 1/6 (:data:`ADDING_BASELINE_MSE`).
+  squared error of Var(a + b) = 2/12 = 1/6 (``ADDING_BASELINE_MSE``).
 * :func:`copy_task` (delayed recall): ``n_symbols`` random symbols, a delay
   of blanks or random distractors, a "go" marker, then the model must emit
   the symbols in order.
@@ -93,7 +93,7 @@ def copy_task(
     must be held for exactly T - K steps.
 
     Returns ``x`` (B, T, alphabet + 2 + D) float one-hot and ``y`` (B, T)
-    int64: the symbol ids at the last K steps and :data:`NO_TARGET` elsewhere
+    int64: the symbol ids at the last K steps and ``NO_TARGET`` elsewhere
     (the head has ``alphabet`` outputs).
     """
     _check_positive_int("n_symbols", n_symbols)
@@ -201,6 +201,7 @@ class SeqModel(nn.Module):
                 self.rnn.bias_hh_l0[H:2 * H] = 0.0
 
     def forward(self, x: Tensor) -> Tensor:
+        """Predictions for a batch x (B, T, I): (B, O) read at the last step, or (B, T, O)."""
         if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[2] != self.rnn.input_size:
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"x must have shape (B, T, {self.rnn.input_size}), got {shape}")
@@ -228,7 +229,7 @@ class TaskHistory:
 def task_loss(task: str, out: Tensor, y: Tensor) -> Tensor:
     """Training loss. Adding: MSE of the last-step prediction, ``out`` (B, 1) and
     ``y`` (B,). Copy: cross-entropy over the steps that have a target (the K
-    recall steps), ``out`` (B, T, C) and ``y`` (B, T) with :data:`NO_TARGET` elsewhere."""
+    recall steps), ``out`` (B, T, C) and ``y`` (B, T) with ``NO_TARGET`` elsewhere."""
     if task == "adding":
         return nn.functional.mse_loss(out[:, 0], y)
     if task == "copy":
