@@ -27,18 +27,6 @@ def _traces(hidden=(6, 5, 7), layers=1, text=TEXT):
     return out
 
 
-@pytest.fixture
-def no_global_changes():
-    import matplotlib.pyplot as plt
-
-    rc = dict(matplotlib.rcParams)
-    figs = plt.get_fignums()
-    yield
-    assert plt.get_fignums() == figs, "a plot function registered a pyplot figure"
-    changed = [k for k, v in matplotlib.rcParams.items() if rc.get(k) is not v and rc.get(k) != v]
-    assert not changed, f"rcParams changed: {changed}"
-
-
 def test_frame_k_shows_exactly_steps_0_to_k(no_global_changes):
     traces = _traces(layers=2)
     units = {"RNN": [0, 5, 2], "LSTM": [4, 1], "GRU": [6, 0, 3, 2]}

@@ -38,18 +38,6 @@ def _t(*xs):
     return torch.tensor([list(xs)], dtype=D).T  # (len(xs), 1): a stack of 1x1 weights
 
 
-@pytest.fixture
-def no_global_changes():
-    import matplotlib.pyplot as plt
-
-    rc = dict(matplotlib.rcParams)
-    figs = plt.get_fignums()
-    yield
-    assert plt.get_fignums() == figs, "a plot function registered a pyplot figure"
-    changed = [k for k, v in matplotlib.rcParams.items() if rc.get(k) is not v and rc.get(k) != v]
-    assert not changed, f"rcParams changed: {changed}"
-
-
 def _lstm_weights(case, x, h):
     """1x1 weights whose pre-activations at (x, h) are the case's a_i, a_f, a_g, a_o."""
     a = torch.tensor([case[k] for k in ("a_i", "a_f", "a_g", "a_o")], dtype=D)

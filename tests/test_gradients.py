@@ -328,17 +328,6 @@ def test_scale_recurrent(cell):
         scale_recurrent(nil, 1.0)
 
 
-@pytest.fixture
-def no_global_changes():
-    import matplotlib.pyplot as plt
-
-    rc = dict(matplotlib.rcParams)
-    figs = plt.get_fignums()
-    yield
-    assert plt.get_fignums() == figs, "a plot function registered a pyplot figure"
-    assert dict(matplotlib.rcParams) == rc, "rcParams changed"
-
-
 def test_plot_grad_by_distance(no_global_changes):
     curves = {"RNN": np.array([1.0, 0.1, 0.01, 0.0]), "LSTM": np.array([1.0, 0.5, 0.25, 0.125]), "x": np.ones(4)}
     fig = plot_grad_by_distance(curves, styles={"x": {"ls": "--"}}, ylim=(1e-3, 2))

@@ -23,18 +23,6 @@ def _trace(kind="LSTM", layers=2):
     return probe(m, x)
 
 
-@pytest.fixture
-def no_global_changes():
-    import matplotlib.pyplot as plt
-
-    rc = dict(matplotlib.rcParams)
-    figs = plt.get_fignums()
-    yield
-    assert plt.get_fignums() == figs, "a plot function registered a pyplot figure"
-    changed = [k for k, v in matplotlib.rcParams.items() if rc.get(k) is not v and rc.get(k) != v]
-    assert not changed, f"rcParams changed: {changed}"
-
-
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 def test_plot_unit_draws_every_series(kind, no_global_changes):
     tr = _trace(kind)
