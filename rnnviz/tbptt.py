@@ -20,7 +20,6 @@ zero state. Gradients can be clipped by their global norm
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Literal, Union
 
@@ -29,7 +28,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from rnnviz.data import num_stream_batches, stream_batches
-from rnnviz.train import History, _check_ids, bits, evaluate
+from rnnviz.train import History, _check_ids, _Recorder
 
 State = Union[Tensor, tuple, list, None]  # h (layers, B, H), or (h, c) for an LSTM
 STATE_MODES = ("carry", "reset")
@@ -160,18 +159,11 @@ def train_stateful(
     batches = _endless(train_ids, batch_size, seq_len)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = optimizer or torch.optim.Adam(params, lr=lr)
-    hist = History()
-    start = time.perf_counter()
-
-    def _eval(step: int) -> None:
-        if valid_ids is not None:
-            hist.val_loss.append(evaluate(model, valid_ids, batch_size=eval_batch_size))
-            hist.eval_step.append(step)
-            hist.eval_seconds.append(time.perf_counter() - start)
-
     model.train()
     h = None  # the carried state: None, (layers, B, H) or a tuple (h, c)
     bar = tqdm(range(1, steps + 1), disable=not progress, desc=f"TBPTT ({state})", unit="step")
+    rec = _Recorder(model, valid_ids, eval_every, eval_batch_size, time_budget, bar)
+    hist = rec.hist
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for step in bar:
@@ -196,17 +188,6 @@ def train_stateful(
                 raise DivergedError(f"gradient norm became {norm} at step {step} "
                                     f"(seq_len={seq_len}); clip the gradient or lower the learning rate", step, hist)
             opt.step()
-            hist.step.append(step)
-            hist.train_loss.append(float(loss))
-            hist.grad_norm.append(norm)
-            hist.seconds.append(time.perf_counter() - start)
-            if step % eval_every == 0:
-                _eval(step)
-                bar.set_postfix(val_bpc=f"{bits(hist.val_loss[-1]):.3f}" if hist.val_loss else "-")
-            if time_budget is not None and hist.seconds[-1] >= time_budget:
+            if rec.record(step, float(loss), norm):
                 break
-    bar.close()
-    if valid_ids is not None and (not hist.eval_step or hist.eval_step[-1] != hist.step[-1]):
-        _eval(hist.step[-1])
-    model.eval()
-    return hist
+    return rec.finish()

@@ -45,6 +45,48 @@ class History:
         return asdict(self)
 
 
+class _Recorder:
+    """Bookkeeping shared by the training loops here and in :mod:`rnnviz.tbptt`.
+
+    Owns the :class:`History`, the held-out evaluation every ``eval_every`` steps
+    and at the end, the progress bar's postfix and the time budget.
+    """
+
+    def __init__(self, model: nn.Module, valid_ids: Tensor | None, eval_every: int, eval_batch_size: int,
+                 time_budget: float | None, bar) -> None:
+        self.model, self.valid_ids, self.bar = model, valid_ids, bar
+        self.eval_every, self.eval_batch_size, self.time_budget = eval_every, eval_batch_size, time_budget
+        self.hist = History()
+        self.start = time.perf_counter()
+
+    def evaluate(self, step: int) -> None:
+        if self.valid_ids is not None:
+            self.hist.val_loss.append(evaluate(self.model, self.valid_ids, batch_size=self.eval_batch_size))
+            self.hist.eval_step.append(step)
+            self.hist.eval_seconds.append(time.perf_counter() - self.start)
+
+    def record(self, step: int, loss: float, grad_norm: float) -> bool:
+        """Log one step; evaluate when due. Returns True when the time budget is spent."""
+        hist = self.hist
+        hist.step.append(step)
+        hist.train_loss.append(loss)
+        hist.grad_norm.append(grad_norm)
+        hist.seconds.append(time.perf_counter() - self.start)
+        if step % self.eval_every == 0:
+            self.evaluate(step)
+            self.bar.set_postfix(val_bpc=f"{bits(hist.val_loss[-1]):.3f}" if hist.val_loss else "-")
+        return self.time_budget is not None and hist.seconds[-1] >= self.time_budget
+
+    def finish(self) -> History:
+        """Close the bar, evaluate the last step if it was not, and leave the model in eval mode."""
+        self.bar.close()
+        hist = self.hist
+        if self.valid_ids is not None and (not hist.eval_step or hist.eval_step[-1] != hist.step[-1]):
+            self.evaluate(hist.step[-1])
+        self.model.eval()
+        return hist
+
+
 def _check_ids(name: str, ids: Tensor) -> None:
     if not isinstance(ids, Tensor) or ids.dim() != 1 or ids.dtype != torch.int64:
         raise ValueError(f"{name} must be a 1-D int64 tensor of character ids (use Vocab.encode)")
@@ -107,17 +149,9 @@ def train(
         raise ValueError(f"clip must be positive or None, got {clip!r}")
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
-    hist = History()
-    start = time.perf_counter()
-
-    def _eval(step: int) -> None:
-        if valid_ids is not None:
-            hist.val_loss.append(evaluate(model, valid_ids, batch_size=eval_batch_size))
-            hist.eval_step.append(step)
-            hist.eval_seconds.append(time.perf_counter() - start)
-
     model.train()
     bar = tqdm(range(1, steps + 1), disable=not progress, desc="training", unit="step")
+    rec = _Recorder(model, valid_ids, eval_every, eval_batch_size, time_budget, bar)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for step in bar:
@@ -131,17 +165,6 @@ def train(
             loss = loss.detach()
             norm = nn.utils.clip_grad_norm_(model.parameters(), clip if clip is not None else math.inf)
             opt.step()
-            hist.step.append(step)
-            hist.train_loss.append(loss.item())
-            hist.grad_norm.append(float(norm))
-            hist.seconds.append(time.perf_counter() - start)
-            if step % eval_every == 0:
-                _eval(step)
-                bar.set_postfix(val_bpc=f"{bits(hist.val_loss[-1]):.3f}" if hist.val_loss else "-")
-            if time_budget is not None and hist.seconds[-1] >= time_budget:
+            if rec.record(step, loss.item(), float(norm)):
                 break
-    bar.close()
-    if valid_ids is not None and (not hist.eval_step or hist.eval_step[-1] != hist.step[-1]):
-        _eval(hist.step[-1])
-    model.eval()
-    return hist
+    return rec.finish()
