@@ -52,7 +52,7 @@ test-browser: $(STAMP) chromium
 	RNNVIZ_REQUIRE_SITE=1 $(PY) -m pytest tests/browser -q
 
 chromium:
-	@command -v chromium >/dev/null || { apt-get install -y -qq chromium || \
+	@[ -n "$$RNNVIZ_CHROMIUM" ] && [ -x "$$RNNVIZ_CHROMIUM" ] || command -v chromium >/dev/null || { apt-get install -y -qq chromium || \
 	  { apt-get update -qq && apt-get install -y -qq chromium; }; }
 
 lab: $(STAMP)

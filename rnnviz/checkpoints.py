@@ -44,8 +44,16 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(path: str | Path, model: CharLM, vocab: Vocab, metadata: dict[str, Any] | None = None) -> str:
-    """Write ``model`` to ``path`` and its sha256 to ``path.sha256``; return the hash."""
+def save_checkpoint(path: str | Path, model: CharLM, vocab: Vocab, metadata: dict[str, Any] | None = None,
+                    dtype: torch.dtype = torch.float32) -> str:
+    """Write ``model`` to ``path`` and its sha256 to ``path.sha256``; return the hash.
+
+    ``dtype=torch.float16`` stores the floating-point weights at half size;
+    they are loaded back into a float32 model (call :func:`round_weights` first
+    so that the model you evaluate is exactly the one stored).
+    """
+    if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        raise ValueError(f"dtype must be torch.float32, float16 or bfloat16, got {dtype}")
     if not isinstance(model, CharLM):
         raise TypeError(f"save_checkpoint saves a CharLM, got {type(model).__name__}")
     if len(vocab) != model.vocab_size:
@@ -56,13 +64,26 @@ def save_checkpoint(path: str | Path, model: CharLM, vocab: Vocab, metadata: dic
         "config": json.dumps(model.config, sort_keys=True),
         "vocab": json.dumps(vocab.to_dict(), sort_keys=True),
         "metadata": json.dumps(metadata or {}, sort_keys=True),  # raises TypeError if not JSON-able
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().to(dtype if v.is_floating_point() else v.dtype).clone()
+                       for k, v in model.state_dict().items()},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(payload, path)
     digest = sha256_file(path)
     Path(f"{path}.sha256").write_text(f"{digest}  {path.name}\n")
     return digest
+
+
+@torch.no_grad()
+def round_weights(model: CharLM, dtype: torch.dtype = torch.float16) -> CharLM:
+    """Round ``model``'s floating-point weights, in place, to ``dtype`` and back.
+
+    After this, saving with ``dtype`` and loading gives back exactly these weights.
+    """
+    for t in model.state_dict().values():
+        if t.is_floating_point():
+            t.copy_(t.to(dtype))
+    return model
 
 
 def load_checkpoint(path: str | Path, sha256: str | None = None) -> Checkpoint:

@@ -76,3 +76,44 @@ def plot_unrolled(text: str | None = None, steps: int = 4, ax: Axes | None = Non
     ax.set_aspect("equal")
     ax.axis("off")
     return fig
+
+
+def plot_stream_batches(text: str, batch_size: int, seq_len: int, num_batches: int = 3,
+                        ax: Axes | None = None) -> Figure:
+    """How :func:`rnnviz.data.stream_batches` reads ``text``: B rows, T columns per batch.
+
+    The text is cut into ``batch_size`` contiguous streams (one per row); batch
+    k is columns ``k*T .. k*T+T-1`` of every row, drawn in its own colour, so
+    the state a row ends batch k with is the right start for batch k+1. Shows
+    the first ``num_batches`` batches, character by character.
+    """
+    for name, v in (("batch_size", batch_size), ("seq_len", seq_len), ("num_batches", num_batches)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if not isinstance(text, str) or not text:
+        raise ValueError("text is empty")
+    length = len(text) // batch_size
+    cols = num_batches * seq_len
+    if length < cols + 1:
+        raise ValueError(f"text of {len(text)} characters gives streams of {length}; "
+                         f"{num_batches} batches of {seq_len} need at least {cols + 1} per stream")
+    fig, ax = new_axes(ax, figsize=(min(0.22 * cols + 1.6, 12), 0.36 * batch_size + 1.0))
+    palette = [GATE_COLORS[k] for k in ("i", "f", "g", "o", "c")]
+    for b in range(batch_size):
+        row = text[b * length: b * length + cols]
+        for t, ch in enumerate(row):
+            k = t // seq_len
+            ax.add_patch(FancyBboxPatch((t + 0.06, -b - 0.44), 0.88, 0.88, boxstyle="square,pad=0",
+                                        fc=palette[k % len(palette)], ec="white", lw=0.5, alpha=0.35 + 0.2 * (k % 2)))
+            ax.text(t + 0.5, -b, show_char(ch), ha="center", va="center", fontsize=7, family="monospace")
+        ax.text(-0.4, -b, f"stream {b}  (chars {b * length:,}…)", ha="right", va="center", fontsize=8)
+    for k in range(num_batches):
+        ax.text(k * seq_len + seq_len / 2, 0.9, f"batch {k}", ha="center", va="center", fontsize=9,
+                color=palette[k % len(palette)], fontweight="bold")
+    ax.text(cols + 0.4, -(batch_size - 1) / 2, "…", ha="left", va="center", fontsize=14)
+    ax.set_xlim(-0.5, cols + 1.2)
+    ax.set_ylim(-batch_size + 0.3, 1.4)
+    ax.set_axis_off()
+    ax.set_title(f"{batch_size} streams read {seq_len} characters at a time; "
+                 "each row's state carries into the next batch", fontsize=10)
+    return fig

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from rnnviz.data import num_stream_batches, stream_batches
-from rnnviz.train import History, _check_ids, _Recorder
+from rnnviz.train import History, _check_ids, _Recorder, _Schedule
 
 State = Union[Tensor, tuple, list, None]  # h (layers, B, H), or (h, c) for an LSTM
 STATE_MODES = ("carry", "reset")
@@ -131,6 +131,7 @@ def train_stateful(
     time_budget: float | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     on_gradient: Callable[[int, Tensor], None] | None = None,
+    lr_schedule: Callable[[int], float] | None = None,
 ) -> History:
     """Train ``model`` with truncated BPTT over contiguous streams of ``train_ids`` (N,).
 
@@ -141,7 +142,9 @@ def train_stateful(
     ``lr`` unless an ``optimizer`` is given. Held-out loss on ``valid_ids`` is
     measured every ``eval_every`` steps and at the end. ``seed`` seeds dropout;
     the global random state is left as it was. ``on_gradient(step, grad)``, if
-    given, sees a flat copy (P,) of every raw gradient, before clipping. Raises :class:`DivergedError`
+    given, sees a flat copy (P,) of every raw gradient, before clipping.
+    ``lr_schedule(step) -> factor`` scales the learning rate (see
+    :func:`rnnviz.train.cosine_schedule`). Raises :class:`DivergedError`
     (a ``FloatingPointError``) at the first non-finite loss or gradient norm.
     """
     _check_ids("train_ids", train_ids)
@@ -159,6 +162,7 @@ def train_stateful(
     batches = _endless(train_ids, batch_size, seq_len)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = optimizer or torch.optim.Adam(params, lr=lr)
+    sched = _Schedule(opt, lr_schedule)
     model.train()
     h = None  # the carried state: None, (layers, B, H) or a tuple (h, c)
     bar = tqdm(range(1, steps + 1), disable=not progress, desc=f"TBPTT ({state})", unit="step")
@@ -187,6 +191,7 @@ def train_stateful(
                 bar.close()
                 raise DivergedError(f"gradient norm became {norm} at step {step} "
                                     f"(seq_len={seq_len}); clip the gradient or lower the learning rate", step, hist)
+            sched(step)
             opt.step()
             if rec.record(step, float(loss), norm):
                 break

@@ -87,6 +87,47 @@ class _Recorder:
         return hist
 
 
+def cosine_schedule(steps: int, warmup: int = 100, final: float = 0.05):
+    """Learning-rate factor per step: linear warm-up over ``warmup`` steps, then a
+    cosine decay from 1 to ``final`` at ``steps``.
+
+    >>> f = cosine_schedule(1000, warmup=100, final=0.1)
+    >>> round(f(1), 3), f(100), round(f(1000), 3)
+    (0.01, 1.0, 0.1)
+    """
+    if not isinstance(steps, int) or steps < 1 or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"steps must be a positive int and warmup a non-negative int, got {steps!r}, {warmup!r}")
+    if not 0.0 <= final <= 1.0:
+        raise ValueError(f"final must be in [0, 1], got {final!r}")
+
+    def factor(step: int) -> float:
+        if step <= warmup:
+            return step / warmup
+        t = min(1.0, (step - warmup) / max(1, steps - warmup))
+        return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+    return factor
+
+
+class _Schedule:
+    """Sets every param group's lr to its initial lr times ``schedule(step)``."""
+
+    def __init__(self, opt: torch.optim.Optimizer, schedule) -> None:
+        if schedule is not None and not callable(schedule):
+            raise TypeError(f"lr_schedule must be a callable step -> factor, got {type(schedule).__name__}")
+        self.opt, self.schedule = opt, schedule
+        self.base = [g["lr"] for g in opt.param_groups]
+
+    def __call__(self, step: int) -> None:
+        if self.schedule is None:
+            return
+        f = float(self.schedule(step))
+        if not (math.isfinite(f) and f >= 0):
+            raise ValueError(f"lr_schedule({step}) returned {f}: need a finite factor >= 0")
+        for g, lr in zip(self.opt.param_groups, self.base):
+            g["lr"] = lr * f
+
+
 def _check_ids(name: str, ids: Tensor) -> None:
     if not isinstance(ids, Tensor) or ids.dim() != 1 or ids.dtype != torch.int64:
         raise ValueError(f"{name} must be a 1-D int64 tensor of character ids (use Vocab.encode)")
@@ -132,11 +173,14 @@ def train(
     time_budget: float | None = None,
     progress: bool = True,
     optimizer: torch.optim.Optimizer | None = None,
+    lr_schedule=None,
 ) -> History:
     """Train ``model`` on random windows of ``train_ids`` with Adam and norm clipping.
 
     Held-out loss on ``valid_ids`` is measured every ``eval_every`` steps and at
-    the end. ``time_budget`` (seconds) stops training early. Windows and dropout
+    the end. ``time_budget`` (seconds) stops training early. ``lr_schedule``,
+    a function step -> factor (e.g. :func:`cosine_schedule`), scales the
+    learning rate at every step. Windows and dropout
     masks are drawn from ``seed``; the global random state is left as it was.
     """
     _check_ids("train_ids", train_ids)
@@ -148,6 +192,7 @@ def train(
     if clip is not None and not clip > 0:
         raise ValueError(f"clip must be positive or None, got {clip!r}")
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    sched = _Schedule(opt, lr_schedule)
     gen = torch.Generator().manual_seed(seed)
     model.train()
     bar = tqdm(range(1, steps + 1), disable=not progress, desc="training", unit="step")
@@ -164,6 +209,7 @@ def train(
             loss.backward()
             loss = loss.detach()
             norm = nn.utils.clip_grad_norm_(model.parameters(), clip if clip is not None else math.inf)
+            sched(step)
             opt.step()
             if rec.record(step, loss.item(), float(norm)):
                 break

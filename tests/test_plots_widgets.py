@@ -142,3 +142,26 @@ def test_to_html_player_needs_nothing_from_the_network():
     html = to_html(animate_gates(_trace("GRU"), TEXT, units=[0])).data
     assert not re.search(r"https?://", html), "the player must not load anything from outside"
     assert 'title="Play"' in html and "\u25b6" in html and 'class="fa' not in html
+
+
+def test_stream_batches_diagram_shows_what_stream_batches_reads(no_global_changes):
+    from rnnviz.data import Vocab, stream_batches
+    from rnnviz.diagrams import plot_stream_batches
+
+    text = "".join(chr(ord("a") + (k * 7) % 26) for k in range(200))
+    B, T = 3, 5
+    fig = plot_stream_batches(text, B, T, num_batches=2)
+    cells = [t.get_text() for t in fig.axes[0].texts if len(t.get_text()) == 1 and t.get_text() != "\u2026"]
+    vocab = Vocab.from_text(text)
+    batches = stream_batches(vocab.encode(text), B, T)
+    expected = [[""] * (2 * T) for _ in range(B)]
+    for k, (x, _) in zip(range(2), batches):  # what the data pipeline really yields, batch by batch
+        for b in range(B):
+            expected[b][k * T:(k + 1) * T] = list(vocab.decode(x[b]))
+    assert cells == [ch for row in expected for ch in row]
+    with pytest.raises(ValueError, match="need at least"):
+        plot_stream_batches(text[:20], B, T, num_batches=2)
+    with pytest.raises(ValueError, match="batch_size"):
+        plot_stream_batches(text, 0, T)
+    with pytest.raises(ValueError, match="empty"):
+        plot_stream_batches("", B, T)
