@@ -57,9 +57,9 @@ EVAL_EVERY = 200
 
 #: sha256 of the checkpoints shipped in ``checkpoints/``.
 PRETRAINED_SHA256: dict[str, str] = {
-    "lstm": "09f4f2b9491d3cc9cf1512f8ad2b7eb74ca9c07bb0048e996650c4781ec05e46",
-    "gru": "59831049030ed6678f82e375a5ef23a4dd9c744528ba3e106222a57aecc57290",
-    "rnn": "876239946aade2a9fe3f28e5dc09e4cc469684c2417a96d2d04e7ec0178ea78c",
+    "lstm": "96a1d288f3cad26cee0d1cb9c0ba754c07b9430ac77a847b876fa27ae0575b93",
+    "gru": "aabb712adc2bf32f327759508fdb9781fb34babfe06c70dfe4a0514de3b77759",
+    "rnn": "500a3510dfceb0f4ad23981dd2b7ae70674ed61e5e0737bc9f3ef1b11a135e9f",
 }
 
 
