@@ -141,3 +141,24 @@ def test_every_html_view_responds_to_its_controls(chromium, base_url, path):
         assert not errors, errors
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("path", _pages_with('class="rnnviz-sampling"'))
+def test_every_sampling_lab_switches_between_generations(chromium, base_url, path):
+    page, errors, _ = _open(chromium, base_url, path)
+    try:
+        labs = page.locator("div.rnnviz-sampling:has(select.rs-select)")
+        assert labs.count() >= 1, f"no sampling lab with controls on {path}"
+        for k in range(labs.count()):
+            lab = labs.nth(k)
+            lab.scroll_into_view_if_needed()
+            first = lab.get_attribute("data-drawn")
+            visible = lab.locator(".rs-gen:visible")
+            assert visible.count() == 1, f"lab {k} on {path} shows {visible.count()} generations at once"
+            text_before = visible.first.inner_text()
+            lab.locator(".rs-next").click()
+            assert lab.get_attribute("data-drawn") != first, f"lab {k} on {path} ignored the next button"
+            assert lab.locator(".rs-gen:visible").first.inner_text() != text_before
+        assert not errors, errors
+    finally:
+        page.close()
