@@ -346,6 +346,7 @@ class SequenceClassifier(nn.Module):
         return masked_mean(out, torch.arange(ids.shape[1]) < lengths[:, None])
 
     def forward(self, ids: Tensor, lengths: Tensor, method: str = "packed") -> Tensor:
+        """Class logits (B, C) for padded ``ids`` (B, T) with true ``lengths`` (B,)."""
         return self.head(self.features(ids, lengths, method))  # (B, C)
 
 
