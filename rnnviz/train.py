@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -87,7 +88,7 @@ class _Recorder:
         return hist
 
 
-def cosine_schedule(steps: int, warmup: int = 100, final: float = 0.05):
+def cosine_schedule(steps: int, warmup: int = 100, final: float = 0.05) -> Callable[[int], float]:
     """Learning-rate factor per step: linear warm-up over ``warmup`` steps, then a
     cosine decay from 1 to ``final`` at ``steps``.
 
@@ -112,7 +113,7 @@ def cosine_schedule(steps: int, warmup: int = 100, final: float = 0.05):
 class _Schedule:
     """Sets every param group's lr to its initial lr times ``schedule(step)``."""
 
-    def __init__(self, opt: torch.optim.Optimizer, schedule) -> None:
+    def __init__(self, opt: torch.optim.Optimizer, schedule: Callable[[int], float] | None) -> None:
         if schedule is not None and not callable(schedule):
             raise TypeError(f"lr_schedule must be a callable step -> factor, got {type(schedule).__name__}")
         self.opt, self.schedule = opt, schedule
@@ -173,7 +174,7 @@ def train(
     time_budget: float | None = None,
     progress: bool = True,
     optimizer: torch.optim.Optimizer | None = None,
-    lr_schedule=None,
+    lr_schedule: Callable[[int], float] | None = None,
 ) -> History:
     """Train ``model`` on random windows of ``train_ids`` with Adam and norm clipping.
 
