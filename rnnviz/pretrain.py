@@ -115,6 +115,8 @@ def pretrain(cell: str, out: str | Path | None = None, *, steps: int | None = No
     seconds = time.perf_counter() - start
     round_weights(model, torch.float16)  # evaluate exactly what is stored
     valid, test = evaluate(model, valid_ids, batch_size=32), evaluate(model, test_ids, batch_size=32)
+    if not (math.isfinite(valid) and math.isfinite(test)):  # before anything is written
+        raise FloatingPointError(f"the {cell} model's held-out losses are {valid} (valid) and {test} (test)")
     meta = {
         "cell": cell, "model": cfg["model"], "train": tcfg, "seed": SEED, "threads": threads,
         "parameters": model.num_parameters(), "steps": hist.step[-1], "seconds": round(seconds, 1),
@@ -132,8 +134,6 @@ def pretrain(cell: str, out: str | Path | None = None, *, steps: int | None = No
     print(json.dumps({k: meta[k] for k in ("cell", "parameters", "steps", "seconds", "valid_bpc", "test_nats",
                                             "test_bpc")} | {"path": str(path), "sha256": digest,
                                                             "bytes": path.stat().st_size}), flush=True)
-    if not math.isfinite(test):
-        raise FloatingPointError(f"the {cell} model's test loss is {test}")
     return path
 
 
