@@ -167,3 +167,19 @@ def test_every_sampling_lab_switches_between_generations(chromium, base_url, pat
         assert not errors, errors
     finally:
         page.close()
+
+
+def test_search_finds_pages_offline(chromium, base_url):
+    """The search box works from the static site: Sphinx's index, no server, no network."""
+    page, errors, _ = _open(chromium, base_url, "intro")
+    try:
+        box = page.locator('input[name="q"]').first
+        assert box.count(), "no search box on the front page"
+        page.goto(base_url + "search.html?q=forget+gate", wait_until="load")
+        page.wait_for_selector("#search-results ul.search li", timeout=15_000)
+        hits = page.locator("#search-results ul.search li a").all_inner_texts()
+        assert len(hits) >= 3, hits
+        assert any("LSTM" in h for h in hits), f"the LSTM chapter is not among the hits: {hits}"
+        assert not errors, errors
+    finally:
+        page.close()

@@ -63,3 +63,43 @@ def test_lstm_page_has_a_playable_animation():
     # matplotlib's to_jshtml: embedded PNG frames and the player's controls
     assert "animation" in html and html.count("data:image/png;base64") >= 10
     assert re.search(r"anim\w*\.play_animation\(\)|play_animation", html)
+
+
+def _config():
+    import yaml  # a dependency of jupyter-book
+
+    return yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+
+
+NOTEBOOK_PAGES = [p for p in PAGES if (ROOT / p.relative_to(HTML)).with_suffix(".ipynb").is_file()]
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES, ids=lambda p: str(p.relative_to(HTML)))
+def test_notebook_pages_have_launch_and_download_buttons(page):
+    html = page.read_text(encoding="utf-8")
+    nb = page.relative_to(HTML).with_suffix(".ipynb").as_posix()  # e.g. chapters/02-core/lstm.ipynb
+    repo = _config()["repository"]["url"].removeprefix("https://github.com/")
+    assert f"https://mybinder.org/v2/gh/{repo}/main?urlpath=lab/tree/{nb}" in html, f"{page.name}: no Binder button"
+    assert f"https://colab.research.google.com/github/{repo}/blob/main/{nb}" in html, f"{page.name}: no Colab button"
+    src = HTML / "_sources" / nb
+    assert f"_sources/{nb}" in html and src.is_file(), f"{page.name}: no notebook download"
+
+
+def test_figures_are_numbered_and_every_reference_resolves():
+    named = 0
+    for page in PAGES:
+        html = page.read_text(encoding="utf-8")
+        # an unresolved {numref}/{eq}/{ref} renders as ??? or as the raw role
+        assert "???" not in html and "{numref}" not in html and "{eq}" not in html, f"{page.name}: unresolved reference"
+        captions = re.findall(r'<span class="caption-number">Fig\. (\d+) </span>', html)
+        refs = re.findall(r'<span class="std std-numref">Fig\. (\d+)</span>', html)
+        assert set(refs) <= set(captions), f"{page.name}: references to figures {set(refs) - set(captions)} that it lacks"
+        named += len(captions)
+    assert named >= 19, f"only {named} numbered figures in the book"
+
+
+def test_search_index_covers_the_chapters():
+    index = (HTML / "searchindex.js").read_text(encoding="utf-8")
+    for word in ("forget", "backpropag", "kneser", "attent"):
+        assert f'"{word}' in index, f"the search index lacks {word!r}"
+    assert (HTML / "search.html").is_file()
