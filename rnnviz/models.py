@@ -108,7 +108,6 @@ class CharLM(nn.Module):
         return type(tr)(**{**tr.__dict__, "logits": logits, "text": text})
 
 
-@torch.no_grad()
 def sample(
     model: CharLM,
     prompt: str,
@@ -117,28 +116,18 @@ def sample(
     temperature: float = 1.0,
     seed: int = 0,
 ) -> str:
-    """Continue ``prompt`` by ``length`` characters drawn from the model.
+    """``prompt`` continued by ``length`` characters drawn from the model.
 
     ``temperature=0`` is greedy decoding. Deterministic for a given ``seed``.
+    A shortcut for :func:`rnnviz.sampling.generate` (which also records every
+    step's distribution) with the model's own vocabulary.
     """
+    from rnnviz.sampling import generate  # sampling imports this module
+
     if model.vocab is None:
         raise ValueError("sample needs a CharLM with a vocab")
-    if not prompt:
-        raise ValueError("prompt is empty: give at least one character to condition on")
-    if length < 0 or temperature < 0 or not np.isfinite(temperature):
-        raise ValueError(f"need length >= 0 and a finite temperature >= 0, got {length}, {temperature}")
-    was_training = model.training
-    model.eval()
-    gen = torch.Generator().manual_seed(seed)
-    logits, state = model(model.vocab.encode(prompt).unsqueeze(0))
-    out = []
-    for _ in range(length):
-        last = logits[0, -1]  # (V,)
-        if temperature == 0:
-            nxt = int(last.argmax())
-        else:
-            nxt = int(torch.multinomial(torch.softmax(last / temperature, -1), 1, generator=gen))
-        out.append(nxt)
-        logits, state = model(torch.tensor([[nxt]]), state)
-    model.train(was_training)
-    return prompt + model.vocab.decode(out)
+    if not isinstance(length, int) or length < 0 or temperature < 0 or not np.isfinite(temperature):
+        raise ValueError(f"need an int length >= 0 and a finite temperature >= 0, got {length!r}, {temperature!r}")
+    if temperature == 0:
+        return prompt + generate(model, model.vocab, prompt, length, strategy="greedy", top=0).text
+    return prompt + generate(model, model.vocab, prompt, length, temperature=temperature, seed=seed, top=0).text
