@@ -7,7 +7,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from rnnviz import units
+from rnnviz import features, units
 from rnnviz.data import Vocab
 from rnnviz.models import CharLM
 from rnnviz.ngram import KneserNey, NGramCounts
@@ -69,11 +69,11 @@ def test_features_by_hand():
 
 def test_feature_errors():
     with pytest.raises(ValueError, match="empty text"):
-        units.line_position("")
+        features.line_position("")
     with pytest.raises(ValueError, match="empty text"):
         units.text_features("")
     with pytest.raises(TypeError, match="must be a str"):
-        units.name_line(b"All:\n")
+        features.name_line(b"All:\n")
     with pytest.raises(KeyError, match="unknown features"):
         units.text_features(PLAY, ["bracket_depth"])
 
@@ -93,7 +93,7 @@ def test_speech_passage_keeps_whole_speeches():
 
 def test_search_finds_a_planted_unit():
     tr = _trace(T=400)
-    feat = units.line_position(("To be, or not to be, that is the question:\n" * 10)[:400])
+    feat = features.line_position(("To be, or not to be, that is the question:\n" * 10)[:400])
     noise = np.random.default_rng(1).normal(size=400)
     planted = tr.series("c", 1).copy()
     planted[:, 0, 4] = feat + 2.0 * noise  # r about 0.9
@@ -269,7 +269,7 @@ def test_plot_unit_feature(no_global_changes):
     text = (PLAY * 4)[:200]
     tr = _trace(T=200)
     row = dict(feature="line_position", layer=1, series="c", unit=2, r=0.5)
-    fig = units.plot_unit_feature(tr, row, units.line_position(text), text=text, start=10, stop=150)
+    fig = units.plot_unit_feature(tr, row, features.line_position(text), text=text, start=10, stop=150)
     assert isinstance(fig, Figure)
     with pytest.raises(ValueError, match="start"):
-        units.plot_unit_feature(tr, row, units.line_position(text), start=150, stop=10)
+        units.plot_unit_feature(tr, row, features.line_position(text), start=150, stop=10)
