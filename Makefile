@@ -61,9 +61,14 @@ lab: $(STAMP)
 
 # Benchmarks of the budgets (../shared/DESIGN.md); results in bench/results/*.json.
 bench: build
-	$(PY) bench/bench_probe.py
-	$(PY) bench/bench_notebooks.py
-	$(PY) bench/page_weight.py
+	$(THREADS) $(PY) bench/bench_probe.py
+	$(THREADS) $(PY) bench/bench_numpy.py
+	$(THREADS) $(PY) bench/bench_quality.py --seconds $(or $(BENCH_SECONDS),60)
+	$(THREADS) $(PY) bench/bench_notebooks.py --jobs 2 --repeat 3 --repeat-below 20
+	-$(PY) bench/page_weight.py
+	$(if $(BENCH_INSTALL),$(PY) bench/bench_install.py,@echo "install + test from a fresh clone skipped: make bench BENCH_INSTALL=1")
+	$(PY) bench/refresh_page.py
+	$(MAKE) build
 
 # Remove outputs from the notebooks, except the cells marked keep_output (nbval's references).
 strip: $(STAMP)

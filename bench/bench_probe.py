@@ -7,35 +7,42 @@ Prints a table and writes bench/results/probe.json:
 - the time of one training step (forward and backward) with the fused module
   against the same step through the reference cells.
 
-Run: .venv/bin/python bench/bench_probe.py
+Everything runs on one torch thread. Run: .venv/bin/python bench/bench_probe.py [--quick]
 """
 
 from __future__ import annotations
 
-import json
-import platform
+import argparse
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from benchlib import BUDGETS, format_table, result, write_result
 from rnnviz import cells, probe
 from rnnviz.data import Vocab
 from rnnviz.models import CharLM
 
-OUT = Path(__file__).parent / "results" / "probe.json"
 TEXT = ("Friends, Romans, countrymen, lend me your ears;\n" * 25)[:1000]
+#: Sizes of the full run and of --quick (a smoke test of a few seconds).
+SIZES = dict(diff_hidden=256, diff_steps=200, lm_hidden=256, lm_chars=1000, step_hidden=256, step_steps=64,
+             step_batch=32, repeat=5)
+QUICK_SIZES = dict(diff_hidden=32, diff_steps=20, lm_hidden=64, lm_chars=100, step_hidden=32, step_steps=16,
+                   step_batch=4, repeat=2)
 
 
-def max_diffs(kind: str) -> float:
+def max_diffs(kind: str, hidden: int = 256, steps: int = 200) -> float:
+    """Largest |probe - module| over 1 to 3 layers and both batch layouts (input 32, batch 8)."""
     worst = 0.0
     for layers in (1, 2, 3):
         for batch_first in (False, True):
-            m = getattr(nn, kind)(32, 256, layers, batch_first=batch_first)
-            x = torch.randn((8, 200, 32) if batch_first else (200, 8, 32), generator=torch.Generator().manual_seed(layers))
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(layers)
+                m = getattr(nn, kind)(32, hidden, layers, batch_first=batch_first)
+            shape = (8, steps, 32) if batch_first else (steps, 8, 32)
+            x = torch.randn(shape, generator=torch.Generator().manual_seed(layers))
             with torch.no_grad():
                 out, _ = m(x)
             worst = max(worst, float(np.abs(probe(m, x).output - out.numpy()).max()))
@@ -43,6 +50,7 @@ def max_diffs(kind: str) -> float:
 
 
 def timeit(fn, repeat: int = 5) -> float:
+    """Median wall time of ``repeat`` calls after one warm-up call, in seconds."""
     fn()  # warm up
     times = []
     for _ in range(repeat):
@@ -62,46 +70,56 @@ def reference_lstm(m: nn.LSTM, x: torch.Tensor) -> torch.Tensor:
     return torch.stack(hs)
 
 
-def main() -> None:
-    torch.manual_seed(0)
-    diffs = {kind: max_diffs(kind) for kind in ("RNN", "LSTM", "GRU")}
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes: a smoke test of a few seconds")
+    ap.add_argument("--out", default=None, help="output JSON (default bench/results/probe.json)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    sz = QUICK_SIZES if args.quick else SIZES
+    diffs = {kind: max_diffs(kind, sz["diff_hidden"], sz["diff_steps"]) for kind in ("RNN", "LSTM", "GRU")}
 
-    vocab = Vocab.from_text(TEXT)
-    lm = CharLM(len(vocab), hidden_size=256, num_layers=2, cell="lstm", seed=0, vocab=vocab).eval()
-    ids = vocab.encode(TEXT).unsqueeze(0)  # (1, 1000)
+    text = TEXT[: sz["lm_chars"]]
+    vocab = Vocab.from_text(text)
+    lm = CharLM(len(vocab), hidden_size=sz["lm_hidden"], num_layers=2, cell="lstm", seed=0, vocab=vocab).eval()
+    ids = vocab.encode(text).unsqueeze(0)  # (1, chars)
     with torch.no_grad():
-        t_fused_fwd = timeit(lambda: lm(ids))
-    t_probe = timeit(lambda: lm.probe(ids))
+        t_fused_fwd = timeit(lambda: lm(ids), sz["repeat"])
+    t_probe = timeit(lambda: lm.probe(ids), sz["repeat"])
 
-    m = nn.LSTM(64, 256)
-    x = torch.randn(64, 32, 64)  # (T, B, I): a training window
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        m = nn.LSTM(64, sz["step_hidden"])
+    x = torch.randn(sz["step_steps"], sz["step_batch"], 64, generator=torch.Generator().manual_seed(0))  # (T, B, I)
 
     def step(forward):
         m.zero_grad()
         forward().square().mean().backward()
 
-    t_step_fused = timeit(lambda: step(lambda: m(x)[0]))
-    t_step_ref = timeit(lambda: step(lambda: reference_lstm(m, x)))
+    t_step_fused = timeit(lambda: step(lambda: m(x)[0]), sz["repeat"])
+    t_step_ref = timeit(lambda: step(lambda: reference_lstm(m, x)), sz["repeat"])
 
-    results = {
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
-        "probe_max_abs_diff": diffs,
-        "probe_1000_chars_s": t_probe,
-        "fused_forward_1000_chars_s": t_fused_fwd,
-        "train_step_fused_s": t_step_fused,
-        "train_step_reference_cells_s": t_step_ref,
-    }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"machine: {results['machine']}")
-    print("probe max |difference| from the fused module (1-3 layers, both layouts, H=256, T=200):")
-    for kind, d in diffs.items():
-        print(f"  {kind:5s} {d:.2e}  {'ok' if d < 1e-5 else 'ABOVE 1e-5'}")
-    print(f"probe, 2-layer LSTM CharLM, 1,000 characters: {t_probe * 1e3:8.1f} ms "
-          f"(fused forward {t_fused_fwd * 1e3:.1f} ms, ratio {t_probe / t_fused_fwd:.1f}x)")
-    print(f"training step, LSTM H=256, T=64, B=32: fused {t_step_fused * 1e3:.1f} ms, "
-          f"reference cells {t_step_ref * 1e3:.1f} ms (ratio {t_step_ref / t_step_fused:.1f}x)")
+    data = result("probe", {
+        "threads": torch.get_num_threads(), "sizes": sz,
+        "probe_max_abs_diff": diffs, "budget_max_abs_diff": BUDGETS["probe_max_abs_diff"],
+        "probe_1000_chars_s": t_probe, "fused_forward_1000_chars_s": t_fused_fwd,
+        "train_step_fused_s": t_step_fused, "train_step_reference_cells_s": t_step_ref,
+    }, quick=args.quick)
+    path = write_result(data, args.out)
+    print(f"probe max |difference| from the fused module (1-3 layers, both layouts, "
+          f"H={sz['diff_hidden']}, T={sz['diff_steps']}, float32):")
+    ok = {k: "ok" if d < BUDGETS["probe_max_abs_diff"] else "ABOVE" for k, d in diffs.items()}
+    print(format_table(["cell", "max |diff|", "budget 1e-5"], [[k, f"{d:.2e}", ok[k]] for k, d in diffs.items()]))
+    print(f"\n2-layer LSTM CharLM (H={sz['lm_hidden']}) on {sz['lm_chars']:,} characters; "
+          f"training step of nn.LSTM H={sz['step_hidden']}, T={sz['step_steps']}, B={sz['step_batch']}:")
+    print(format_table(["what", "ms", "ratio"], [
+        ["fused forward", round(t_fused_fwd * 1e3, 2), 1.0],
+        ["probe (reference cells, every gate recorded)", round(t_probe * 1e3, 2), round(t_probe / t_fused_fwd, 1)],
+        ["training step, fused nn.LSTM", round(t_step_fused * 1e3, 2), 1.0],
+        ["training step, reference cells", round(t_step_ref * 1e3, 2), round(t_step_ref / t_step_fused, 1)]]))
+    print(f"wrote {path}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

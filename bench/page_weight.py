@@ -10,15 +10,16 @@ Run: .venv/bin/python bench/page_weight.py
 
 from __future__ import annotations
 
-import json
+import argparse
 import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib, also when tests/site loads this file
+from benchlib import BUDGETS, ROOT, format_table, result, write_result  # noqa: E402
+
 HTML = ROOT / "_build" / "html"
-OUT = ROOT / "bench" / "results" / "page_weight.json"
-PAGE_BUDGET, SITE_BUDGET = 2 * 1024 * 1024, 40 * 1024 * 1024
+PAGE_BUDGET, SITE_BUDGET = int(BUDGETS["page_bytes"]), int(BUDGETS["site_bytes"])
 IMG = re.compile(r"""<img[^>]*\ssrc="([^"]+)\"""")
 
 
@@ -32,19 +33,26 @@ def page_weight(page: Path) -> int:
     return size
 
 
-def main() -> int:
-    if not (HTML / "index.html").is_file():
-        print(f"no built book at {HTML}: run `make build` first", file=sys.stderr)
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--html", default=str(HTML), help="the built site (default _build/html)")
+    ap.add_argument("--out", default=None, help="output JSON (default bench/results/page_weight.json)")
+    args = ap.parse_args(argv)
+    html = Path(args.html)
+    if not (html / "index.html").is_file():
+        print(f"no built book at {html}: run `make build` first", file=sys.stderr)
         return 2
-    pages = sorted((p for p in HTML.rglob("*.html") if "_static" not in p.parts), key=page_weight, reverse=True)
-    rows = [{"page": str(p.relative_to(HTML)), "bytes": page_weight(p)} for p in pages]
-    site = sum(p.stat().st_size for p in HTML.rglob("*") if p.is_file())
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"pages": rows, "site_bytes": site}, indent=2) + "\n")
+    pages = sorted((p for p in html.rglob("*.html") if "_static" not in p.parts), key=page_weight, reverse=True)
+    rows = [{"page": str(p.relative_to(html)), "bytes": page_weight(p)} for p in pages]
+    site = sum(p.stat().st_size for p in html.rglob("*") if p.is_file())
+    data = result("page_weight", {"pages": rows, "site_bytes": site,
+                                  "budgets": {"page_bytes": PAGE_BUDGET, "site_bytes": SITE_BUDGET}})
+    path = write_result(data, args.out)
     over = [r for r in rows if r["bytes"] > PAGE_BUDGET]
-    for r in rows:
-        print(f"{r['page']:50s} {r['bytes'] / 1e6:6.2f} MB{'  OVER 2 MB' if r in over else ''}")
-    print(f"{'whole site':50s} {site / 1e6:6.2f} MB{'  OVER 40 MB' if site > SITE_BUDGET else ''}")
+    print(format_table(["page", "MB", "budget 2 MB"],
+                       [[r["page"], round(r["bytes"] / 1e6, 2), "OVER" if r in over else "ok"] for r in rows]
+                       + [["whole site", round(site / 1e6, 2), "OVER 40 MB" if site > SITE_BUDGET else "ok (40 MB)"]]))
+    print(f"wrote {path}")
     return 1 if over or site > SITE_BUDGET else 0
 
 
