@@ -181,6 +181,7 @@ class NormCharLM(nn.Module):
         return ids.long()
 
     def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """ids (B, T) -> (logits (B, T, V), state), like :meth:`rnnviz.models.CharLM.forward`."""
         ids = self.check_ids(ids)
         B, T = ids.shape
         H = self.cell.hidden_size

@@ -119,6 +119,7 @@ class SequenceReader(nn.Module):
             self.head = nn.Linear(hidden_size, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Class scores after every step: x (B, T, I) -> logits (B, T, classes)."""
         if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != self.input_size:
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"x must have shape (B, T, {self.input_size}), got {shape}")

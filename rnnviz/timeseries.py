@@ -218,6 +218,7 @@ class SeqRegressor(nn.Module):
             self.head = nn.Linear(hidden_size, out_features)
 
     def forward(self, x: Tensor) -> Tensor:
+        """The next value from a window: x (B, W, F) -> prediction (B, out)."""
         if x.dim() != 3 or x.shape[-1] != self.in_features:
             raise ValueError(f"expected x of shape (B, W, {self.in_features}), got {tuple(x.shape)}")
         if self.proj is not None:
@@ -247,6 +248,7 @@ class ConvRegressor(nn.Module):
             self.head = nn.Linear(channels * (window - kernel_size + 1), out_features)
 
     def forward(self, x: Tensor) -> Tensor:
+        """The next value from a window: x (B, W, F) -> prediction (B, out)."""
         if x.dim() != 3 or x.shape[1:] != (self.window, self.in_features):
             raise ValueError(f"expected x of shape (B, {self.window}, {self.in_features}), got {tuple(x.shape)}")
         h = torch.relu(self.conv(x.transpose(1, 2)))  # (B, channels, W - k + 1)
@@ -311,7 +313,7 @@ def fit_regressor(model: nn.Module, X: Tensor, y: Tensor, held_out: tuple[Tensor
 
 
 def input_saliency(model: nn.Module, X: Tensor, output: int = 0) -> Tensor:
-    """Mean |d prediction / d input| over examples and input channels, per position in the window: (W,).
+    """Mean ``|d prediction / d input|`` over examples and input channels, per position in the window: (W,).
 
     Position W - 1 is the most recent step (lag 1), position W - k is lag k.
     The model is put in evaluation mode; its parameters' ``.grad`` are untouched.

@@ -83,6 +83,7 @@ class Block(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, cache: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """x (B, T, d) -> (x + attention + MLP (B, T, d), (k, v) with the cache)."""
         a, kv = self.attn(self.ln1(x), cache)
         x = x + self.drop(a)
         return x + self.drop(self.mlp(self.ln2(x))), kv  # (B, T, d)
