@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from rnnviz.data import Vocab
 from rnnviz.train import _check_ids
 
-#: Keys and values kept per layer during generation, each (B, heads, t, d_head).
+# Keys and values kept per layer during generation, each (B, heads, t, d_head).
 Cache = list[tuple[Tensor, Tensor]]
 
 
