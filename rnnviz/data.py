@@ -122,6 +122,23 @@ class Vocab:
         return cls(d["chars"])
 
 
+def check_ids(ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """Validate character ids for a model over ``vocab_size`` characters: an
+    integer tensor (B, T), not empty, values in [0, V). Returns them as int64."""
+    if not isinstance(ids, torch.Tensor):
+        raise TypeError(f"ids must be a torch.Tensor of character ids, got {type(ids).__name__}")
+    if ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise TypeError(f"ids must be an integer tensor, got dtype {ids.dtype}")
+    if ids.dim() != 2:
+        raise ValueError(f"ids must have shape (B, T), got {tuple(ids.shape)}")
+    if ids.numel() == 0:
+        raise ValueError(f"ids are empty: shape {tuple(ids.shape)}")
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0 or hi >= vocab_size:
+        raise ValueError(f"ids must lie in [0, {vocab_size}), got values in [{lo}, {hi}]")
+    return ids.long()
+
+
 def _check_args(ids: torch.Tensor, batch_size: int, seq_len: int) -> None:
     if not isinstance(ids, torch.Tensor):
         raise ValueError(f"ids must be a torch.Tensor, got {type(ids).__name__}")

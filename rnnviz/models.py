@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rnnviz.data import Vocab
+from rnnviz.data import Vocab, check_ids
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -69,18 +69,7 @@ class CharLM(nn.Module):
 
     def check_ids(self, ids: Tensor) -> Tensor:
         """Validate character ids: an integer tensor (B, T) with values in [0, V)."""
-        if not isinstance(ids, Tensor):
-            raise TypeError(f"ids must be a torch.Tensor of character ids, got {type(ids).__name__}")
-        if ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-            raise TypeError(f"ids must be an integer tensor, got dtype {ids.dtype}")
-        if ids.dim() != 2:
-            raise ValueError(f"ids must have shape (B, T), got {tuple(ids.shape)}")
-        if ids.numel() == 0:
-            raise ValueError(f"ids are empty: shape {tuple(ids.shape)}")
-        lo, hi = int(ids.min()), int(ids.max())
-        if lo < 0 or hi >= self.vocab_size:
-            raise ValueError(f"ids must lie in [0, {self.vocab_size}), got values in [{lo}, {hi}]")
-        return ids.long()
+        return check_ids(ids, self.vocab_size)
 
     def forward(self, ids: Tensor, state=None) -> tuple[Tensor, Any]:
         """Scores for the next character: ids (B, T) -> logits (B, T, V), and the final state."""

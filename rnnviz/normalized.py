@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from rnnviz.data import check_ids
 from rnnviz.models import CharLM
 
 NORMS = ("none", "layer", "batch")
@@ -172,13 +173,7 @@ class NormCharLM(nn.Module):
 
     def check_ids(self, ids: Tensor) -> Tensor:
         """Validate character ids: an integer tensor (B, T) with values in [0, V)."""
-        if not isinstance(ids, Tensor) or ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
-            raise TypeError(f"ids must be an integer torch.Tensor, got {getattr(ids, 'dtype', type(ids).__name__)}")
-        if ids.dim() != 2 or ids.numel() == 0:
-            raise ValueError(f"ids must have shape (B, T) with B, T >= 1, got {tuple(ids.shape)}")
-        if int(ids.min()) < 0 or int(ids.max()) >= self._vocab_size:
-            raise ValueError(f"ids must lie in [0, {self._vocab_size}), got values in [{int(ids.min())}, {int(ids.max())}]")
-        return ids.long()
+        return check_ids(ids, self._vocab_size)
 
     def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """ids (B, T) -> (logits (B, T, V), state), like :meth:`rnnviz.models.CharLM.forward`."""

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnviz.data import Vocab
+from rnnviz.data import Vocab, check_ids
 from rnnviz.train import _check_ids
 
 # Keys and values kept per layer during generation, each (B, heads, t, d_head).
@@ -154,21 +154,11 @@ class CharTransformer(nn.Module):
 
     def check_ids(self, ids: Tensor, past: int = 0) -> Tensor:
         """Validate ids (B, T): integer, values in [0, V), past + T <= context."""
-        if not isinstance(ids, Tensor):
-            raise TypeError(f"ids must be a torch.Tensor of character ids, got {type(ids).__name__}")
-        if ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-            raise TypeError(f"ids must be an integer tensor, got dtype {ids.dtype}")
-        if ids.dim() != 2:
-            raise ValueError(f"ids must have shape (B, T), got {tuple(ids.shape)}")
-        if ids.numel() == 0:
-            raise ValueError(f"ids are empty: shape {tuple(ids.shape)}")
+        ids = check_ids(ids, self.vocab_size)
         if past + ids.shape[1] > self.context:
             raise ValueError(f"sequence of {past + ids.shape[1]} positions exceeds the context of "
                              f"{self.context}: a CharTransformer cannot see further back than its context")
-        lo, hi = int(ids.min()), int(ids.max())
-        if lo < 0 or hi >= self.vocab_size:
-            raise ValueError(f"ids must lie in [0, {self.vocab_size}), got values in [{lo}, {hi}]")
-        return ids.long()
+        return ids
 
     def forward_cached(self, ids: Tensor, cache: Cache | None = None) -> tuple[Tensor, Cache]:
         """Logits for ``ids`` (B, T) that continue the positions held in ``cache``; returns the longer cache."""
