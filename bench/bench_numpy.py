@@ -20,32 +20,18 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # o
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from benchlib import format_table, result, write_result  # noqa: E402
+from benchlib import format_table, median_time, result, write_result  # noqa: E402
 from rnnviz import numpy_ref  # noqa: E402
 
 KINDS = ("RNN", "LSTM", "GRU")
 #: (input size I, hidden size H, batch B, steps T)
 SIZES = ((32, 64, 16, 64), (64, 256, 32, 64))
 QUICK_SIZES = ((8, 16, 4, 8),)
-
-
-def median_time(fn: Callable[[], object], repeat: int) -> float:
-    """Median wall time of ``repeat`` calls after one warm-up call, in seconds."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def measure(kind: str, I: int, H: int, B: int, T: int, repeat: int, seed: int = 0) -> dict:

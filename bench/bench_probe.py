@@ -13,14 +13,12 @@ Everything runs on one torch thread. Run: .venv/bin/python bench/bench_probe.py 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
 from torch import nn
 
-from benchlib import BUDGETS, format_table, result, write_result
+from benchlib import BUDGETS, format_table, median_time, result, write_result
 from rnnviz import cells, probe
 from rnnviz.data import Vocab
 from rnnviz.models import CharLM
@@ -49,17 +47,6 @@ def max_diffs(kind: str, hidden: int = 256, steps: int = 200) -> float:
     return worst
 
 
-def timeit(fn, repeat: int = 5) -> float:
-    """Median wall time of ``repeat`` calls after one warm-up call, in seconds."""
-    fn()  # warm up
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def reference_lstm(m: nn.LSTM, x: torch.Tensor) -> torch.Tensor:
     """The reference cells with autograd, (T, B, I) -> (T, B, H), one layer."""
     h = c = x.new_zeros(x.shape[1], m.hidden_size)
@@ -84,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     lm = CharLM(len(vocab), hidden_size=sz["lm_hidden"], num_layers=2, cell="lstm", seed=0, vocab=vocab).eval()
     ids = vocab.encode(text).unsqueeze(0)  # (1, chars)
     with torch.no_grad():
-        t_fused_fwd = timeit(lambda: lm(ids), sz["repeat"])
-    t_probe = timeit(lambda: lm.probe(ids), sz["repeat"])
+        t_fused_fwd = median_time(lambda: lm(ids), sz["repeat"])
+    t_probe = median_time(lambda: lm.probe(ids), sz["repeat"])
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -96,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         m.zero_grad()
         forward().square().mean().backward()
 
-    t_step_fused = timeit(lambda: step(lambda: m(x)[0]), sz["repeat"])
-    t_step_ref = timeit(lambda: step(lambda: reference_lstm(m, x)), sz["repeat"])
+    t_step_fused = median_time(lambda: step(lambda: m(x)[0]), sz["repeat"])
+    t_step_ref = median_time(lambda: step(lambda: reference_lstm(m, x)), sz["repeat"])
 
     data = result("probe", {
         "threads": torch.get_num_threads(), "sizes": sz,
