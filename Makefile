@@ -59,7 +59,7 @@ lab: $(STAMP)
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[book,test,lab]"
 	$(VENV)/bin/jupyter lab chapters
 
-# Benchmarks of the budgets (../shared/DESIGN.md); results in bench/results/*.json.
+# Benchmarks of the budgets (docs/DESIGN.md); results in bench/results/*.json.
 bench: build
 	$(THREADS) $(PY) bench/bench_probe.py
 	$(THREADS) $(PY) bench/bench_numpy.py

@@ -14,7 +14,10 @@ def _dedupe(app, pagename, templatename, context, doctree):
         return
     seen, kept = set(), []
     for js in scripts:
-        key = (str(getattr(js, "filename", js) or ""), getattr(js, "attributes", {}).get("body", ""))
+        key = (
+            str(getattr(js, "filename", js) or ""),
+            getattr(js, "attributes", {}).get("body", ""),
+        )
         if key not in seen:
             seen.add(key)
             kept.append(js)

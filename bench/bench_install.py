@@ -1,8 +1,7 @@
 """Install and test time from a fresh clone: `make install`, then `make test`, wall time of each.
 
 Clones the repository's committed HEAD (uncommitted changes are not in it) into
-a temporary folder, beside a link to the ``shared`` folder that sits beside this
-checkout if there is one (CI runs its fresh clone with ``shared/`` beside it),
+a temporary folder (the repository stands alone: nothing outside it is needed),
 then runs ``make install`` (creates .venv, installs the pinned environment) and
 ``make test`` (unit tests and every notebook under nbval, two workers) there,
 with this checkout's virtual environment removed from the environment. The
@@ -27,8 +26,10 @@ from pathlib import Path
 from benchlib import BUDGETS, ROOT, format_table, result, status, write_result
 
 #: (name, command) run in the clone, in order.
-STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (("make install", ("make", "install")),
-                                                  ("make test", ("make", "test")))
+STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("make install", ("make", "install")),
+    ("make test", ("make", "test")),
+)
 
 
 def plan(skip_test: bool = False) -> list[tuple[str, tuple[str, ...]]]:
@@ -39,9 +40,21 @@ def plan(skip_test: bool = False) -> list[tuple[str, tuple[str, ...]]]:
 def clean_env(env: Mapping[str, str], root: Path) -> dict[str, str]:
     """``env`` without this checkout's virtual environment (VIRTUAL_ENV, its bin/ on PATH) or make's flags."""
     venv = os.path.realpath(env.get("VIRTUAL_ENV", root / ".venv"))
-    keep = [p for p in env.get("PATH", "").split(os.pathsep)
-            if p and not os.path.realpath(p).startswith(venv + os.sep) and os.path.realpath(p) != venv]
-    drop = ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")  # a fresh shell has none
+    keep = [
+        p
+        for p in env.get("PATH", "").split(os.pathsep)
+        if p
+        and not os.path.realpath(p).startswith(venv + os.sep)
+        and os.path.realpath(p) != venv
+    ]
+    drop = (
+        "VIRTUAL_ENV",
+        "PYTHONHOME",
+        "PYTHONPATH",
+        "MAKEFLAGS",
+        "MFLAGS",
+        "MAKELEVEL",
+    )  # a fresh shell has none
     out = {k: v for k, v in env.items() if k not in drop}
     out["PATH"] = os.pathsep.join(keep)
     return out
@@ -53,53 +66,80 @@ def tail(text: str, lines: int = 30) -> str:
 
 
 def git(*args: str, cwd: Path = ROOT) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def clone(workdir: Path) -> tuple[Path, float]:
-    """A fresh clone of this repository in ``workdir``, ``shared`` linked beside it; (path, seconds)."""
+    """A fresh clone of this repository in ``workdir``; (path, seconds)."""
     start = time.perf_counter()
     dest = workdir / ROOT.name
-    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(dest)], check=True)
-    shared = ROOT.parent / "shared"
-    if shared.is_dir():
-        (workdir / "shared").symlink_to(shared.resolve(), target_is_directory=True)
+    subprocess.run(
+        ["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(dest)], check=True
+    )
     return dest, time.perf_counter() - start
 
 
-def run_step(name: str, cmd: tuple[str, ...], cwd: Path, env: Mapping[str, str], log: Path) -> dict:
+def run_step(
+    name: str, cmd: tuple[str, ...], cwd: Path, env: Mapping[str, str], log: Path
+) -> dict:
     """Run one step, its output to ``log``; its wall time, exit code and, on failure, the last lines."""
     start = time.perf_counter()
     with log.open("w") as f:
-        rc = subprocess.run(list(cmd), cwd=cwd, env=dict(env), stdout=f, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL).returncode
+        rc = subprocess.run(
+            list(cmd),
+            cwd=cwd,
+            env=dict(env),
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        ).returncode
     seconds = time.perf_counter() - start
     text = log.read_text(errors="replace")
-    return {"name": name, "command": " ".join(cmd), "seconds": seconds, "returncode": rc,
-            "log_tail": tail(text, 5 if rc == 0 else 40)}
+    return {
+        "name": name,
+        "command": " ".join(cmd),
+        "seconds": seconds,
+        "returncode": rc,
+        "log_tail": tail(text, 5 if rc == 0 else 40),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dry-run", action="store_true",
-                    help="clone and check the layout, print the commands, run nothing, write nothing")
-    ap.add_argument("--skip-test", action="store_true", help="only make install (several minutes)")
+    ap.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="clone and check the layout, print the commands, run nothing, write nothing",
+    )
+    ap.add_argument(
+        "--skip-test", action="store_true", help="only make install (several minutes)"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temporary clone")
-    ap.add_argument("--workdir", default=None, help="where to make the temporary folder (default: the system's)")
-    ap.add_argument("--out", default=None, help="output JSON (default bench/results/install.json)")
+    ap.add_argument(
+        "--workdir",
+        default=None,
+        help="where to make the temporary folder (default: the system's)",
+    )
+    ap.add_argument(
+        "--out", default=None, help="output JSON (default bench/results/install.json)"
+    )
     args = ap.parse_args(argv)
     commit = git("rev-parse", "HEAD")
     dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
     if dirty:
-        print("note: this checkout has uncommitted changes; the clone has only the committed HEAD", flush=True)
+        print(
+            "note: this checkout has uncommitted changes; the clone has only the committed HEAD",
+            flush=True,
+        )
     workdir = Path(tempfile.mkdtemp(prefix="rnnviz-install-", dir=args.workdir))
     steps: list[dict] = []
     try:
         dest, clone_seconds = clone(workdir)
         assert git("rev-parse", "HEAD", cwd=dest) == commit
         todo = plan(args.skip_test)
-        print(f"cloned {commit[:12]} into {dest} in {clone_seconds:.1f} s"
-              f"{' (shared/ linked beside it)' if (workdir / 'shared').exists() else ''}", flush=True)
+        print(f"cloned {commit[:12]} into {dest} in {clone_seconds:.1f} s", flush=True)
         if args.dry_run:
             for name, cmd in todo:
                 print(f"would run in {dest}: {' '.join(cmd)}")
@@ -107,8 +147,15 @@ def main(argv: list[str] | None = None) -> int:
         env = clean_env(os.environ, ROOT)
         for name, cmd in todo:
             print(f"{name} ...", flush=True)
-            steps.append(run_step(name, cmd, dest, env, workdir / f"{name.replace(' ', '-')}.log"))
-            print(f"{name}: {steps[-1]['seconds']:.0f} s, exit code {steps[-1]['returncode']}", flush=True)
+            steps.append(
+                run_step(
+                    name, cmd, dest, env, workdir / f"{name.replace(' ', '-')}.log"
+                )
+            )
+            print(
+                f"{name}: {steps[-1]['seconds']:.0f} s, exit code {steps[-1]['returncode']}",
+                flush=True,
+            )
             if steps[-1]["returncode"] != 0:
                 print(steps[-1]["log_tail"])
                 break
@@ -118,16 +165,31 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     total = sum(s["seconds"] for s in steps)
-    data = result("install", {"commit": commit, "dirty_checkout": dirty, "clone_seconds": clone_seconds,
-                              "skip_test": args.skip_test, "steps": steps, "total_seconds": total,
-                              "budget_book_seconds": BUDGETS["book_seconds"]})
+    data = result(
+        "install",
+        {
+            "commit": commit,
+            "dirty_checkout": dirty,
+            "clone_seconds": clone_seconds,
+            "skip_test": args.skip_test,
+            "steps": steps,
+            "total_seconds": total,
+            "budget_book_seconds": BUDGETS["book_seconds"],
+        },
+    )
     path = write_result(data, args.out)
     rows = [[s["name"], round(s["seconds"], 1), s["returncode"]] for s in steps]
-    print(format_table(["step", "wall s", "exit code"], rows + [["total", round(total, 1), "-"]]))
+    print(
+        format_table(
+            ["step", "wall s", "exit code"], rows + [["total", round(total, 1), "-"]]
+        )
+    )
     test = [s for s in steps if s["name"] == "make test"]
     if test:
-        print(f"make test (every notebook under nbval, 2 workers): {test[0]['seconds'] / 60:.1f} min, "
-              f"{status(test[0]['seconds'], BUDGETS['book_seconds'])} against the 15 min budget of the whole book")
+        print(
+            f"make test (every notebook under nbval, 2 workers): {test[0]['seconds'] / 60:.1f} min, "
+            f"{status(test[0]['seconds'], BUDGETS['book_seconds'])} against the 15 min budget of the whole book"
+        )
     print(f"wrote {path}")
     return max((s["returncode"] for s in steps), default=0)
 

@@ -1,7 +1,7 @@
 """Model quality at equal CPU time, the n-gram baseline, and the shipped checkpoints re-measured.
 
 One run, one model after the other, one torch thread: a character-level RNN,
-GRU and LSTM (and the Transformer of Part 5, ``rnnviz.transformer.CharTransformer``,
+GRU and LSTM (and the Transformer of Part 5, ``rnnviz.labs.transformer.CharTransformer``,
 when that module exists) with about the same number of parameters, each
 trained by ``rnnviz.train.train`` with the same ``time_budget`` of
 ``--seconds`` seconds on random windows of the training plays, then scored
@@ -28,9 +28,9 @@ from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 import torch  # noqa: E402
+from benchlib import BUDGETS, format_table, result, write_result  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
-from benchlib import BUDGETS, format_table, result, write_result  # noqa: E402
 from rnnviz.corpus import load_corpus  # noqa: E402
 from rnnviz.data import Vocab  # noqa: E402
 from rnnviz.models import CharLM  # noqa: E402
@@ -39,24 +39,32 @@ from rnnviz.pretrain import PRETRAINED_SHA256, load_pretrained  # noqa: E402
 from rnnviz.train import bits, evaluate, train  # noqa: E402
 
 try:  # Part 5's module is written in parallel: measured when it exists
-    from rnnviz.transformer import CharTransformer
+    from rnnviz.labs.transformer import CharTransformer
 except ImportError as e:  # pragma: no cover - depends on the checkout
     CharTransformer, TRANSFORMER_ERROR = None, f"{type(e).__name__}: {e}"
 else:
     TRANSFORMER_ERROR = None
 
 SEED = 0
-EMBED, LSTM_HIDDEN = 32, 256  # the reference size; the others are matched to its parameter count
+EMBED, LSTM_HIDDEN = (
+    32,
+    256,
+)  # the reference size; the others are matched to its parameter count
 TRAIN = dict(batch_size=32, seq_len=128, clip=1.0)
 LR = {"rnn": 2e-3, "gru": 3e-3, "lstm": 3e-3, "transformer": 1e-3}
 TRANSFORMER = dict(num_layers=2, num_heads=4, context=128, dropout=0.0)
 QUICK_CHARS = 20_000  # held-out characters scored in --quick mode
 
 
-def charlm_parameters(cell: str, hidden: int, vocab_size: int, embed: int = EMBED, layers: int = 1) -> int:
+def charlm_parameters(
+    cell: str, hidden: int, vocab_size: int, embed: int = EMBED, layers: int = 1
+) -> int:
     """Parameters of ``CharLM(vocab_size, hidden, layers, cell, embed)``, by formula."""
     gates = {"rnn": 1, "gru": 3, "lstm": 4}[cell]
-    rec = sum(gates * (hidden * ((embed if k == 0 else hidden) + hidden) + 2 * hidden) for k in range(layers))
+    rec = sum(
+        gates * (hidden * ((embed if k == 0 else hidden) + hidden) + 2 * hidden)
+        for k in range(layers)
+    )
     return vocab_size * embed + rec + hidden * vocab_size + vocab_size
 
 
@@ -64,10 +72,15 @@ def matched_hidden(cell: str, target: int, vocab_size: int, embed: int = EMBED) 
     """The hidden size whose one-layer CharLM has the parameter count closest to ``target``."""
     if target < 1:
         raise ValueError(f"target must be a positive parameter count, got {target!r}")
-    return min(range(1, 4096), key=lambda h: (abs(charlm_parameters(cell, h, vocab_size, embed) - target), h))
+    return min(
+        range(1, 4096),
+        key=lambda h: (abs(charlm_parameters(cell, h, vocab_size, embed) - target), h),
+    )
 
 
-def matched_d_model(target: int, make: Callable[[int], nn.Module], multiple: int) -> tuple[int, int]:
+def matched_d_model(
+    target: int, make: Callable[[int], nn.Module], multiple: int
+) -> tuple[int, int]:
     """(d_model, parameters): the multiple of ``multiple`` whose model from ``make`` is closest to ``target``."""
     best = None
     for d in range(multiple, 1025, multiple):
@@ -81,22 +94,29 @@ def matched_d_model(target: int, make: Callable[[int], nn.Module], multiple: int
 
 
 @torch.no_grad()
-def evaluate_windows(model: nn.Module, ids: Tensor, context: int, batch_size: int = 16) -> float:
+def evaluate_windows(
+    model: nn.Module, ids: Tensor, context: int, batch_size: int = 16
+) -> float:
     """Mean cross-entropy (nats/char) over ``ids`` cut into non-overlapping windows of ``context``.
 
     For models without a recurrent state (the Transformer): each window starts afresh.
     """
     n = (ids.numel() - 1) // context
     if n < 1:
-        raise ValueError(f"need more than {context} characters to score, got {ids.numel()}")
+        raise ValueError(
+            f"need more than {context} characters to score, got {ids.numel()}"
+        )
     x = ids[: n * context].view(n, context)  # (N, C)
-    y = ids[1: n * context + 1].view(n, context)
+    y = ids[1 : n * context + 1].view(n, context)
     model.eval()
     total = 0.0
     for k in range(0, n, batch_size):
-        logits, _ = model(x[k:k + batch_size])  # (b, C, V)
-        total += float(nn.functional.cross_entropy(logits.flatten(0, 1), y[k:k + batch_size].flatten(),
-                                                   reduction="sum"))
+        logits, _ = model(x[k : k + batch_size])  # (b, C, V)
+        total += float(
+            nn.functional.cross_entropy(
+                logits.flatten(0, 1), y[k : k + batch_size].flatten(), reduction="sum"
+            )
+        )
     return total / (n * context)
 
 
@@ -105,12 +125,19 @@ def build_models(vocab_size: int) -> tuple[dict[str, nn.Module], dict[str, Any]]
     target = charlm_parameters("lstm", LSTM_HIDDEN, vocab_size)
     models: dict[str, nn.Module] = {}
     for cell in ("rnn", "gru", "lstm"):
-        hidden = LSTM_HIDDEN if cell == "lstm" else matched_hidden(cell, target, vocab_size)
+        hidden = (
+            LSTM_HIDDEN if cell == "lstm" else matched_hidden(cell, target, vocab_size)
+        )
         models[cell] = CharLM(vocab_size, hidden, 1, cell, EMBED, seed=SEED)
-    info: dict[str, Any] = {"available": CharTransformer is not None, "error": TRANSFORMER_ERROR}
+    info: dict[str, Any] = {
+        "available": CharTransformer is not None,
+        "error": TRANSFORMER_ERROR,
+    }
     if CharTransformer is not None:
+
         def make(d: int) -> nn.Module:
             return CharTransformer(vocab_size, d_model=d, seed=SEED, **TRANSFORMER)
+
         d_model, _ = matched_d_model(target, make, 2 * TRANSFORMER["num_heads"])
         models["transformer"] = make(d_model)
         info |= {"d_model": d_model, **TRANSFORMER}
@@ -124,12 +151,28 @@ def describe(name: str, model: nn.Module, d_model: int | None = None) -> str:
     return f"Transformer {TRANSFORMER['num_layers']} x {d_model}"
 
 
-def train_one(name: str, model: nn.Module, train_ids: Tensor, valid_ids: Tensor, seconds: float,
-              d_model: int | None = None) -> dict:
+def train_one(
+    name: str,
+    model: nn.Module,
+    train_ids: Tensor,
+    valid_ids: Tensor,
+    seconds: float,
+    d_model: int | None = None,
+) -> dict:
     """Train for ``seconds`` of wall time (one thread), then score the validation text."""
     cpu, wall = time.process_time(), time.perf_counter()
-    hist = train(model, train_ids, None, steps=10**9, lr=LR[name], eval_every=10**9, seed=SEED,
-                 time_budget=seconds, progress=False, **TRAIN)
+    hist = train(
+        model,
+        train_ids,
+        None,
+        steps=10**9,
+        lr=LR[name],
+        eval_every=10**9,
+        seed=SEED,
+        time_budget=seconds,
+        progress=False,
+        **TRAIN,
+    )
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     start = time.perf_counter()
     if isinstance(model, CharLM):
@@ -138,11 +181,19 @@ def train_one(name: str, model: nn.Module, train_ids: Tensor, valid_ids: Tensor,
         nats = evaluate_windows(model, valid_ids, TRANSFORMER["context"])
     if not math.isfinite(nats):
         raise FloatingPointError(f"{name}: validation loss {nats}")
-    return {"name": name, "description": describe(name, model, d_model),
-            "parameters": sum(p.numel() for p in model.parameters()), "lr": LR[name],
-            "steps": hist.step[-1], "characters_seen": hist.step[-1] * TRAIN["batch_size"] * TRAIN["seq_len"],
-            "train_wall_seconds": wall, "train_cpu_seconds": cpu, "eval_seconds": time.perf_counter() - start,
-            "valid_nats": nats, "valid_bpc": bits(nats)}
+    return {
+        "name": name,
+        "description": describe(name, model, d_model),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "lr": LR[name],
+        "steps": hist.step[-1],
+        "characters_seen": hist.step[-1] * TRAIN["batch_size"] * TRAIN["seq_len"],
+        "train_wall_seconds": wall,
+        "train_cpu_seconds": cpu,
+        "eval_seconds": time.perf_counter() - start,
+        "valid_nats": nats,
+        "valid_bpc": bits(nats),
+    }
 
 
 def remeasure_checkpoints(test_text: str, quick: bool) -> list[dict]:
@@ -154,20 +205,41 @@ def remeasure_checkpoints(test_text: str, quick: bool) -> list[dict]:
         text = test_text[:QUICK_CHARS] if quick else test_text
         nats = evaluate(ck.model, ck.vocab.encode(text), batch_size=32)
         stored = ck.metadata["test_nats"]
-        rows.append({"cell": cell, "sha256": ck.sha256, "pinned": ck.sha256 == PRETRAINED_SHA256[cell],
-                     "parameters": ck.model.num_parameters(), "stored_test_nats": stored,
-                     "stored_test_bpc": bits(stored), "test_nats": nats, "test_bpc": bits(nats),
-                     "abs_diff_nats": abs(nats - stored), "characters": len(text),
-                     "train_seconds": ck.metadata.get("seconds"), "seconds": time.perf_counter() - start})
+        rows.append(
+            {
+                "cell": cell,
+                "sha256": ck.sha256,
+                "pinned": ck.sha256 == PRETRAINED_SHA256[cell],
+                "parameters": ck.model.num_parameters(),
+                "stored_test_nats": stored,
+                "stored_test_bpc": bits(stored),
+                "test_nats": nats,
+                "test_bpc": bits(nats),
+                "abs_diff_nats": abs(nats - stored),
+                "characters": len(text),
+                "train_seconds": ck.metadata.get("seconds"),
+                "seconds": time.perf_counter() - start,
+            }
+        )
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=60.0, help="training time per model (default 60)")
-    ap.add_argument("--quick", action="store_true",
-                    help=f"2 s per model, {QUICK_CHARS:,} held-out characters: a smoke test, not a measurement")
-    ap.add_argument("--out", default=None, help="output JSON (default bench/results/quality.json)")
+    ap.add_argument(
+        "--seconds",
+        type=float,
+        default=60.0,
+        help="training time per model (default 60)",
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"2 s per model, {QUICK_CHARS:,} held-out characters: a smoke test, not a measurement",
+    )
+    ap.add_argument(
+        "--out", default=None, help="output JSON (default bench/results/quality.json)"
+    )
     args = ap.parse_args(argv)
     if not args.seconds > 0:
         raise SystemExit("--seconds must be positive")
@@ -179,30 +251,76 @@ def main(argv: list[str] | None = None) -> int:
     train_ids, valid_ids = vocab.encode(corpus.train), vocab.encode(valid_text)
 
     models, transformer = build_models(len(vocab))
-    rows = [train_one(name, m, train_ids, valid_ids, seconds, transformer.get("d_model")) for name, m in models.items()]
+    rows = [
+        train_one(name, m, train_ids, valid_ids, seconds, transformer.get("d_model"))
+        for name, m in models.items()
+    ]
     start = time.perf_counter()
     ng = baseline(corpus)
     ngram = {k: ng[k] for k in ("smoothing", "n", "param", "valid_bpc", "test_bpc")}
     ngram["seconds"] = time.perf_counter() - start
     checkpoints = remeasure_checkpoints(corpus.test, args.quick)
 
-    data = result("quality", {
-        "seconds_per_model": seconds, "threads": torch.get_num_threads(), "train": TRAIN, "seed": SEED,
-        "valid_characters": len(valid_text), "models": rows, "transformer": transformer, "ngram": ngram,
-        "checkpoints": checkpoints, "budget_lstm_test_nats": BUDGETS["lstm_test_nats"]}, quick=args.quick)
+    data = result(
+        "quality",
+        {
+            "seconds_per_model": seconds,
+            "threads": torch.get_num_threads(),
+            "train": TRAIN,
+            "seed": SEED,
+            "valid_characters": len(valid_text),
+            "models": rows,
+            "transformer": transformer,
+            "ngram": ngram,
+            "checkpoints": checkpoints,
+            "budget_lstm_test_nats": BUDGETS["lstm_test_nats"],
+        },
+        quick=args.quick,
+    )
     path = write_result(data, args.out)
     print(f"validation bpc after {seconds:g} s of training each (one thread, one run):")
-    print(format_table(["model", "parameters", "steps", "train s (cpu)", "valid bpc"],
-                       [[r["description"], r["parameters"], r["steps"], round(r["train_cpu_seconds"], 1),
-                         round(r["valid_bpc"], 3)] for r in rows]
-                       + [[f"{ng['n']}-gram {ng['smoothing']}", "counts", "-", round(ngram["seconds"], 1),
-                           round(ng["valid_bpc"], 3)]]))
+    print(
+        format_table(
+            ["model", "parameters", "steps", "train s (cpu)", "valid bpc"],
+            [
+                [
+                    r["description"],
+                    r["parameters"],
+                    r["steps"],
+                    round(r["train_cpu_seconds"], 1),
+                    round(r["valid_bpc"], 3),
+                ]
+                for r in rows
+            ]
+            + [
+                [
+                    f"{ng['n']}-gram {ng['smoothing']}",
+                    "counts",
+                    "-",
+                    round(ngram["seconds"], 1),
+                    round(ng["valid_bpc"], 3),
+                ]
+            ],
+        )
+    )
     if not transformer["available"]:
         print(f"Transformer: not available ({transformer['error']})")
     print("\nshipped checkpoints, test bpc recomputed from the files:")
-    print(format_table(["cell", "sha256 pinned", "stored test bpc", "recomputed", "|diff| nats"],
-                       [[c["cell"], "yes" if c["pinned"] else "NO", round(c["stored_test_bpc"], 4),
-                         round(c["test_bpc"], 4), f"{c['abs_diff_nats']:.1e}"] for c in checkpoints]))
+    print(
+        format_table(
+            ["cell", "sha256 pinned", "stored test bpc", "recomputed", "|diff| nats"],
+            [
+                [
+                    c["cell"],
+                    "yes" if c["pinned"] else "NO",
+                    round(c["stored_test_bpc"], 4),
+                    round(c["test_bpc"], 4),
+                    f"{c['abs_diff_nats']:.1e}",
+                ]
+                for c in checkpoints
+            ],
+        )
+    )
     print(f"wrote {path}")
     return 0
 

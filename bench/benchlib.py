@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 SCHEMA = 1
 
-#: The budgets of ../shared/DESIGN.md, in seconds, bytes and nats per character.
+#: The budgets of docs/DESIGN.md, in seconds, bytes and nats per character.
 BUDGETS: dict[str, float] = {
     "notebook_seconds": 90.0,
     "book_seconds": 15 * 60.0,
@@ -36,9 +36,22 @@ COMMON_KEYS = ("schema", "benchmark", "date", "machine", "quick")
 MACHINE_KEYS = ("cpu", "cores", "python", "torch", "numpy", "platform", "load_average")
 #: benchmark name (= file stem) -> keys its JSON must have besides COMMON_KEYS.
 REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
-    "notebooks": ("jobs", "repeat", "notebooks", "book_wall_seconds", "total_seconds", "budgets"),
-    "probe": ("probe_max_abs_diff", "probe_1000_chars_s", "fused_forward_1000_chars_s",
-              "train_step_fused_s", "train_step_reference_cells_s", "sizes"),
+    "notebooks": (
+        "jobs",
+        "repeat",
+        "notebooks",
+        "book_wall_seconds",
+        "total_seconds",
+        "budgets",
+    ),
+    "probe": (
+        "probe_max_abs_diff",
+        "probe_1000_chars_s",
+        "fused_forward_1000_chars_s",
+        "train_step_fused_s",
+        "train_step_reference_cells_s",
+        "sizes",
+    ),
     "numpy": ("rows", "threads"),
     "quality": ("seconds_per_model", "models", "ngram", "checkpoints"),
     "page_weight": ("pages", "site_bytes", "budgets"),
@@ -50,7 +63,9 @@ def cpu_model(cpuinfo: str | None = None) -> str:
     """The CPU's model name from /proc/cpuinfo (or ``cpuinfo`` text), else what platform knows."""
     if cpuinfo is None:
         try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+            cpuinfo = Path("/proc/cpuinfo").read_text(
+                encoding="utf-8", errors="replace"
+            )
         except OSError:
             cpuinfo = ""
     for line in cpuinfo.splitlines():
@@ -72,25 +87,43 @@ def machine_info() -> dict[str, Any]:
         load = [round(x, 2) for x in os.getloadavg()]
     except OSError:
         load = None
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
-            **versions, "platform": platform.platform(terse=True), "load_average": load}
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        **versions,
+        "platform": platform.platform(terse=True),
+        "load_average": load,
+    }
 
 
 def describe_machine(machine: Mapping[str, Any]) -> str:
     """One line: 'AMD EPYC, 2 cores, Python 3.11.7, torch 2.13.0'."""
-    parts = [str(machine.get("cpu", "unknown CPU")), f"{machine.get('cores', '?')} cores",
-             f"Python {machine.get('python', '?')}"]
+    parts = [
+        str(machine.get("cpu", "unknown CPU")),
+        f"{machine.get('cores', '?')} cores",
+        f"Python {machine.get('python', '?')}",
+    ]
     if machine.get("torch"):
         parts.append(f"torch {machine['torch']}")
     return ", ".join(parts)
 
 
-def result(benchmark: str, payload: Mapping[str, Any], *, quick: bool = False) -> dict[str, Any]:
+def result(
+    benchmark: str, payload: Mapping[str, Any], *, quick: bool = False
+) -> dict[str, Any]:
     """``payload`` with the common keys in front: schema, benchmark, date, machine, quick."""
     if benchmark not in REQUIRED_KEYS:
-        raise ValueError(f"unknown benchmark {benchmark!r}; known: {sorted(REQUIRED_KEYS)}")
-    head = {"schema": SCHEMA, "benchmark": benchmark, "date": datetime.now().isoformat(timespec="seconds"),
-            "machine": machine_info(), "quick": bool(quick)}
+        raise ValueError(
+            f"unknown benchmark {benchmark!r}; known: {sorted(REQUIRED_KEYS)}"
+        )
+    head = {
+        "schema": SCHEMA,
+        "benchmark": benchmark,
+        "date": datetime.now().isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "quick": bool(quick),
+    }
     data = head | dict(payload)
     errors = validate(benchmark, data)
     if errors:
@@ -102,7 +135,11 @@ def validate(benchmark: str, data: Any) -> list[str]:
     """The ways ``data`` falls short of the schema of ``benchmark`` (empty if it conforms)."""
     if not isinstance(data, Mapping):
         return [f"expected a JSON object, got {type(data).__name__}"]
-    errors = [f"missing key {k!r}" for k in COMMON_KEYS + REQUIRED_KEYS.get(benchmark, ()) if k not in data]
+    errors = [
+        f"missing key {k!r}"
+        for k in COMMON_KEYS + REQUIRED_KEYS.get(benchmark, ())
+        if k not in data
+    ]
     if benchmark not in REQUIRED_KEYS:
         errors.append(f"unknown benchmark {benchmark!r}")
     if "schema" in data and data["schema"] != SCHEMA:
@@ -110,7 +147,9 @@ def validate(benchmark: str, data: Any) -> list[str]:
     if "benchmark" in data and data["benchmark"] != benchmark:
         errors.append(f"benchmark {data['benchmark']!r} in the file of {benchmark!r}")
     if isinstance(data.get("machine"), Mapping):
-        errors += [f"machine lacks {k!r}" for k in MACHINE_KEYS if k not in data["machine"]]
+        errors += [
+            f"machine lacks {k!r}" for k in MACHINE_KEYS if k not in data["machine"]
+        ]
     elif "machine" in data:
         errors.append("machine must be an object")
     return errors
@@ -131,7 +170,9 @@ def status(value: float, budget: float) -> str:
     return "ok" if value <= budget else "OVER"
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, markdown: bool = False) -> str:
+def format_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], *, markdown: bool = False
+) -> str:
     """A plain-text table (columns padded, numbers right-aligned), or a Markdown one.
 
     >>> print(format_table(["name", "s"], [["a", 1.5], ["bb", 10]]))
@@ -141,18 +182,30 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, markd
     bb     10
     """
     if any(len(r) != len(headers) for r in rows):
-        raise ValueError(f"every row needs {len(headers)} cells, got lengths {sorted({len(r) for r in rows})}")
+        raise ValueError(
+            f"every row needs {len(headers)} cells, got lengths {sorted({len(r) for r in rows})}"
+        )
     cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
-    numeric = [all(isinstance(r[j], (int, float)) for r in rows) and bool(rows) for j in range(len(headers))]
+    numeric = [
+        all(isinstance(r[j], (int, float)) for r in rows) and bool(rows)
+        for j in range(len(headers))
+    ]
     if markdown:
-        lines = ["| " + " | ".join(cells[0]) + " |", "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
+        lines = [
+            "| " + " | ".join(cells[0]) + " |",
+            "|" + "|".join("---:" if n else "---" for n in numeric) + "|",
+        ]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells[1:]])
     widths = [max(len(r[j]) for r in cells) for j in range(len(headers))]
 
     def line(r: Sequence[str]) -> str:
-        return "  ".join(c.rjust(w) if n else c.ljust(w) for c, w, n in zip(r, widths, numeric)).rstrip()
+        return "  ".join(
+            c.rjust(w) if n else c.ljust(w) for c, w, n in zip(r, widths, numeric)
+        ).rstrip()
 
-    return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths), *map(line, cells[1:])])
+    return "\n".join(
+        [line(cells[0]), "  ".join("-" * w for w in widths), *map(line, cells[1:])]
+    )
 
 
 def median_time(fn: Callable[[], object], repeat: int = 5) -> float:

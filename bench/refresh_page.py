@@ -40,7 +40,9 @@ def main() -> int:
     if not PAGE.is_file():
         print(f"no results page at {PAGE}", file=sys.stderr)
         return 1
-    print(f"{PAGE.relative_to(ROOT)}: {forget()} cached execution(s) removed; the next build executes it")
+    print(
+        f"{PAGE.relative_to(ROOT)}: {forget()} cached execution(s) removed; the next build executes it"
+    )
     return 0
 
 

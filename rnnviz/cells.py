@@ -56,7 +56,9 @@ def _apply_force(gates: dict[str, Tensor], force: Force | None) -> dict[str, Ten
         return gates
     unknown = set(force) - set(gates)
     if unknown:
-        raise KeyError(f"cannot force {sorted(unknown)}: this cell's gates are {list(gates)}")
+        raise KeyError(
+            f"cannot force {sorted(unknown)}: this cell's gates are {list(gates)}"
+        )
     out = dict(gates)
     for name, value in force.items():
         g = gates[name]
@@ -102,7 +104,12 @@ def lstm_cell(
     """One LSTM step. Returns ``(h', c', gates)`` with gates ``i, f, g, o``, each (B, H)."""
     a = _affine(x, weight_ih, bias_ih) + _affine(h, weight_hh, bias_hh)  # (B, 4H)
     ai, af, ag, ao = a.chunk(4, dim=1)
-    gates = {"i": torch.sigmoid(ai), "f": torch.sigmoid(af), "g": torch.tanh(ag), "o": torch.sigmoid(ao)}
+    gates = {
+        "i": torch.sigmoid(ai),
+        "f": torch.sigmoid(af),
+        "g": torch.tanh(ag),
+        "o": torch.sigmoid(ao),
+    }
     gates = _apply_force(gates, force)
     i, f, g, o = gates["i"], gates["f"], gates["g"], gates["o"]
     c_next = f * c + i * g

@@ -44,8 +44,13 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(path: str | Path, model: CharLM, vocab: Vocab, metadata: dict[str, Any] | None = None,
-                    dtype: torch.dtype = torch.float32) -> str:
+def save_checkpoint(
+    path: str | Path,
+    model: CharLM,
+    vocab: Vocab,
+    metadata: dict[str, Any] | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> str:
     """Write ``model`` to ``path`` and its sha256 to ``path.sha256``; return the hash.
 
     ``dtype=torch.float16`` stores the floating-point weights at half size;
@@ -53,19 +58,27 @@ def save_checkpoint(path: str | Path, model: CharLM, vocab: Vocab, metadata: dic
     so that the model you evaluate is exactly the one stored).
     """
     if dtype not in (torch.float32, torch.float16, torch.bfloat16):
-        raise ValueError(f"dtype must be torch.float32, float16 or bfloat16, got {dtype}")
+        raise ValueError(
+            f"dtype must be torch.float32, float16 or bfloat16, got {dtype}"
+        )
     if not isinstance(model, CharLM):
         raise TypeError(f"save_checkpoint saves a CharLM, got {type(model).__name__}")
     if len(vocab) != model.vocab_size:
-        raise ValueError(f"vocab has {len(vocab)} characters, the model expects {model.vocab_size}")
+        raise ValueError(
+            f"vocab has {len(vocab)} characters, the model expects {model.vocab_size}"
+        )
     path = Path(path)
     payload = {
         "format": FORMAT,
         "config": json.dumps(model.config, sort_keys=True),
         "vocab": json.dumps(vocab.to_dict(), sort_keys=True),
-        "metadata": json.dumps(metadata or {}, sort_keys=True),  # raises TypeError if not JSON-able
-        "state_dict": {k: v.detach().cpu().to(dtype if v.is_floating_point() else v.dtype).clone()
-                       for k, v in model.state_dict().items()},
+        "metadata": json.dumps(
+            metadata or {}, sort_keys=True
+        ),  # raises TypeError if not JSON-able
+        "state_dict": {
+            k: v.detach().cpu().to(dtype if v.is_floating_point() else v.dtype).clone()
+            for k, v in model.state_dict().items()
+        },
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(payload, path)
@@ -98,14 +111,20 @@ def load_checkpoint(path: str | Path, sha256: str | None = None) -> Checkpoint:
     if sha256 is None:
         side = Path(f"{path}.sha256")
         if not side.is_file():
-            raise ChecksumError(f"no sha256 given and no {side.name} beside {path}: refusing an unverified checkpoint")
+            raise ChecksumError(
+                f"no sha256 given and no {side.name} beside {path}: refusing an unverified checkpoint"
+            )
         sha256 = side.read_text().split()[0]
     actual = sha256_file(path)
     if actual != sha256.lower():
-        raise ChecksumError(f"sha256 mismatch for {path}: expected {sha256}, got {actual} (file changed or corrupt)")
+        raise ChecksumError(
+            f"sha256 mismatch for {path}: expected {sha256}, got {actual} (file changed or corrupt)"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # the restricted unpickler refuses anything but tensors and plain data
+    except (
+        Exception
+    ) as e:  # the restricted unpickler refuses anything but tensors and plain data
         raise ValueError(f"{path} is not a safe rnnviz checkpoint: {e}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not an {FORMAT} checkpoint")
@@ -114,4 +133,9 @@ def load_checkpoint(path: str | Path, sha256: str | None = None) -> Checkpoint:
     model = CharLM(**config, vocab=vocab)
     model.load_state_dict(payload["state_dict"])
     model.eval()
-    return Checkpoint(model=model, vocab=vocab, metadata=json.loads(payload["metadata"]), sha256=actual)
+    return Checkpoint(
+        model=model,
+        vocab=vocab,
+        metadata=json.loads(payload["metadata"]),
+        sha256=actual,
+    )

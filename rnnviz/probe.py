@@ -71,7 +71,9 @@ class Trace:
     def series(self, name: str, layer: int = 0) -> np.ndarray:
         """Gate or state ``name`` (``'h'``, ``'c'`` or a gate) of ``layer``: (T, B, H)."""
         if not 0 <= layer < self.num_layers:
-            raise IndexError(f"layer {layer} out of range: the trace has {self.num_layers} layer(s)")
+            raise IndexError(
+                f"layer {layer} out of range: the trace has {self.num_layers} layer(s)"
+            )
         lt = self.layers[layer]
         if name == "h":
             return lt.h
@@ -94,7 +96,9 @@ def _kind(module: nn.Module) -> str:
 
 def _check_supported(module: nn.RNNBase) -> None:
     if module.bidirectional:
-        raise ValueError("probe does not support bidirectional modules yet: probe each direction separately")
+        raise ValueError(
+            "probe does not support bidirectional modules yet: probe each direction separately"
+        )
     if getattr(module, "proj_size", 0):
         raise ValueError("probe does not support LSTM with proj_size > 0")
 
@@ -104,10 +108,14 @@ def _as_float_input(module: nn.RNNBase, inputs: Tensor) -> tuple[Tensor, bool]:
     if not isinstance(inputs, Tensor):
         raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
     if not inputs.is_floating_point():
-        raise TypeError(f"inputs must be a floating-point tensor, got dtype {inputs.dtype}")
+        raise TypeError(
+            f"inputs must be a floating-point tensor, got dtype {inputs.dtype}"
+        )
     if inputs.dim() not in (2, 3):
         layout = "(B, T, I)" if module.batch_first else "(T, B, I)"
-        raise ValueError(f"inputs must have shape {layout} or (T, I), got {tuple(inputs.shape)}")
+        raise ValueError(
+            f"inputs must have shape {layout} or (T, I), got {tuple(inputs.shape)}"
+        )
     if inputs.shape[-1] != module.input_size:
         raise ValueError(
             f"inputs have {inputs.shape[-1]} features in their last dimension, "
@@ -122,7 +130,9 @@ def _as_float_input(module: nn.RNNBase, inputs: Tensor) -> tuple[Tensor, bool]:
     return (inputs.transpose(0, 1) if module.batch_first else inputs), False
 
 
-def _initial_state(module: nn.RNNBase, kind: str, state, batch: int, unbatched: bool, like: Tensor):
+def _initial_state(
+    module: nn.RNNBase, kind: str, state, batch: int, unbatched: bool, like: Tensor
+):
     L, H = module.num_layers, module.hidden_size
     zeros = like.new_zeros(L, batch, H)
     if state is None:
@@ -143,7 +153,9 @@ def _initial_state(module: nn.RNNBase, kind: str, state, batch: int, unbatched: 
         if unbatched and s.dim() == 2:
             s = s.unsqueeze(1)
         if tuple(s.shape) != (L, batch, H):
-            raise ValueError(f"{name} must have shape {(L, batch, H)} (num_layers, batch, hidden), got {tuple(s.shape)}")
+            raise ValueError(
+                f"{name} must have shape {(L, batch, H)} (num_layers, batch, hidden), got {tuple(s.shape)}"
+            )
         out.append(s.to(like.dtype))
     return out[0], out[1]
 
@@ -159,14 +171,20 @@ def _check_force(kind: str, force, layers, num_layers: int) -> None:
         raise ValueError("an RNN has no gates to force")
     unknown = set(force) - set(cells.GATES[kind])
     if unknown:
-        raise KeyError(f"cannot force {sorted(unknown)}: {kind} gates are {list(cells.GATES[kind])}")
+        raise KeyError(
+            f"cannot force {sorted(unknown)}: {kind} gates are {list(cells.GATES[kind])}"
+        )
     for l in layers or ():
         if not 0 <= l < num_layers:
-            raise IndexError(f"force_layers has layer {l}, but the module has {num_layers} layer(s)")
+            raise IndexError(
+                f"force_layers has layer {l}, but the module has {num_layers} layer(s)"
+            )
 
 
 @torch.no_grad()
-def probe_module(module: nn.RNNBase, inputs: Tensor, state=None, force=None, force_layers=None) -> Trace:
+def probe_module(
+    module: nn.RNNBase, inputs: Tensor, state=None, force=None, force_layers=None
+) -> Trace:
     """Replay ``module`` on ``inputs`` through the reference cells (see :func:`probe`)."""
     kind = _kind(module)
     _check_supported(module)
@@ -189,7 +207,12 @@ def probe_module(module: nn.RNNBase, inputs: Tensor, state=None, force=None, for
             elif kind == "GRU":
                 h, gt = cells.gru_cell(x[t], h, w_ih, w_hh, b_ih, b_hh, force=fl)
             else:
-                h, gt = cells.rnn_cell(x[t], h, w_ih, w_hh, b_ih, b_hh, module.nonlinearity), {}
+                h, gt = (
+                    cells.rnn_cell(
+                        x[t], h, w_ih, w_hh, b_ih, b_hh, module.nonlinearity
+                    ),
+                    {},
+                )
             hs.append(h)
             for g, v in gt.items():
                 gates[g].append(v)
@@ -217,7 +240,9 @@ def probe_module(module: nn.RNNBase, inputs: Tensor, state=None, force=None, for
     )
 
 
-def probe(module: nn.Module, inputs, state=None, force=None, force_layers=None) -> Trace:
+def probe(
+    module: nn.Module, inputs, state=None, force=None, force_layers=None
+) -> Trace:
     """Record every gate, hidden and cell state of ``module`` on ``inputs``.
 
     ``module`` is a ``torch.nn.RNN``/``LSTM``/``GRU`` (``inputs``: float tensor

@@ -61,30 +61,55 @@ def _check_logits(logits: Tensor) -> None:
     if not isinstance(logits, Tensor):
         raise TypeError(f"logits must be a torch.Tensor, got {type(logits).__name__}")
     if not logits.is_floating_point():
-        raise TypeError(f"logits must be a floating-point tensor, got dtype {logits.dtype}")
+        raise TypeError(
+            f"logits must be a floating-point tensor, got dtype {logits.dtype}"
+        )
     if logits.dim() not in (1, 2) or logits.shape[-1] == 0:
-        raise ValueError(f"logits must have shape (V,) or (B, V) with V >= 1, got {tuple(logits.shape)}")
+        raise ValueError(
+            f"logits must have shape (V,) or (B, V) with V >= 1, got {tuple(logits.shape)}"
+        )
     if torch.isnan(logits).any() or (logits == math.inf).any():
         raise ValueError("logits contain NaN or +inf")
     if not torch.isfinite(logits).any(-1).all():
-        raise ValueError("a row of logits is entirely -inf: nothing left to choose from")
+        raise ValueError(
+            "a row of logits is entirely -inf: nothing left to choose from"
+        )
 
 
 def _check_params(temperature: float, top_k: int | None, top_p: float | None) -> None:
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not math.isfinite(temperature):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not math.isfinite(temperature)
+    ):
+        raise ValueError(
+            f"temperature must be a finite number > 0, got {temperature!r}"
+        )
     if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature!r}: for the limit T -> 0 "
-                         "use strategy='greedy' (argmax)")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1):
-        raise ValueError(f"top_k must be an int >= 1 (or None for no cut), got {top_k!r}")
-    if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, (int, float))
-                              or not 0.0 < top_p <= 1.0):
+        raise ValueError(
+            f"temperature must be > 0, got {temperature!r}: for the limit T -> 0 "
+            "use strategy='greedy' (argmax)"
+        )
+    if top_k is not None and (
+        isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1
+    ):
+        raise ValueError(
+            f"top_k must be an int >= 1 (or None for no cut), got {top_k!r}"
+        )
+    if top_p is not None and (
+        isinstance(top_p, bool)
+        or not isinstance(top_p, (int, float))
+        or not 0.0 < top_p <= 1.0
+    ):
         raise ValueError(f"top_p must be in (0, 1] (or None for no cut), got {top_p!r}")
 
 
-def filter_logits(logits: Tensor, temperature: float = 1.0, top_k: int | None = None,
-                  top_p: float | None = None) -> Tensor:
+def filter_logits(
+    logits: Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> Tensor:
     """The logits of the sampling distribution: ``z / T``, with dropped characters at ``-inf``.
 
     logits: (V,) or (B, V). Returns a new tensor of the same shape and dtype;
@@ -107,10 +132,16 @@ def filter_logits(logits: Tensor, temperature: float = 1.0, top_k: int | None = 
         drop = order[..., top_k:]
         z = z.scatter(-1, drop, -math.inf)
     if top_p is not None and top_p < 1.0:
-        probs = torch.softmax(z.double(), dim=-1)  # float64, so the cumulative sum is exact enough
+        probs = torch.softmax(
+            z.double(), dim=-1
+        )  # float64, so the cumulative sum is exact enough
         sorted_p, order = torch.sort(probs, dim=-1, descending=True, stable=True)
-        before = torch.cumsum(sorted_p, dim=-1) - sorted_p  # probability of the better-ranked ones
-        drop_sorted = before >= top_p  # the first character has before = 0 < p: always kept
+        before = (
+            torch.cumsum(sorted_p, dim=-1) - sorted_p
+        )  # probability of the better-ranked ones
+        drop_sorted = (
+            before >= top_p
+        )  # the first character has before = 0 < p: always kept
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         z = z.masked_fill(drop, -math.inf)
     return z
@@ -122,8 +153,15 @@ def entropy_bits(logits: Tensor) -> Tensor:
     return torch.special.entr(p).sum(-1) / _LN2
 
 
-def choose(logits: Tensor, strategy: str = "temperature", *, temperature: float = 1.0, top_k: int | None = None,
-           top_p: float | None = None, generator: torch.Generator | None = None) -> Tensor:
+def choose(
+    logits: Tensor,
+    strategy: str = "temperature",
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """One character id per row: logits (B, V) -> ids (B,) (or (V,) -> a 0-d tensor).
 
     ``greedy`` is the argmax (ties: the lowest id). The other strategies draw
@@ -134,12 +172,16 @@ def choose(logits: Tensor, strategy: str = "temperature", *, temperature: float 
     if strategy == "greedy":
         return logits.argmax(-1)
     if not isinstance(generator, torch.Generator):
-        raise TypeError(f"sampling needs a torch.Generator, got {type(generator).__name__}")
+        raise TypeError(
+            f"sampling needs a torch.Generator, got {type(generator).__name__}"
+        )
     probs = torch.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
-def _check_strategy(strategy: str, top_k: int | None, top_p: float | None) -> tuple[int | None, float | None]:
+def _check_strategy(
+    strategy: str, top_k: int | None, top_p: float | None
+) -> tuple[int | None, float | None]:
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     if strategy == "top-k" and top_k is None:
@@ -147,9 +189,13 @@ def _check_strategy(strategy: str, top_k: int | None, top_p: float | None) -> tu
     if strategy == "top-p" and top_p is None:
         raise ValueError("strategy 'top-p' needs top_p")
     if top_k is not None and strategy != "top-k":
-        raise ValueError(f"top_k is used only by strategy 'top-k', got strategy {strategy!r}")
+        raise ValueError(
+            f"top_k is used only by strategy 'top-k', got strategy {strategy!r}"
+        )
     if top_p is not None and strategy != "top-p":
-        raise ValueError(f"top_p is used only by strategy 'top-p', got strategy {strategy!r}")
+        raise ValueError(
+            f"top_p is used only by strategy 'top-p', got strategy {strategy!r}"
+        )
     return top_k, top_p
 
 
@@ -159,11 +205,17 @@ class Step:
 
     char: str
     prob: float  # p(char) under the model, softmax(z)
-    prob_filtered: float  # p(char) under the distribution it was drawn from (1.0 for greedy)
+    prob_filtered: (
+        float  # p(char) under the distribution it was drawn from (1.0 for greedy)
+    )
     entropy: float  # entropy of softmax(z)
-    entropy_filtered: float  # entropy of the distribution it was drawn from (0.0 for greedy)
+    entropy_filtered: (
+        float  # entropy of the distribution it was drawn from (0.0 for greedy)
+    )
     support: int  # characters left with nonzero probability (1 for greedy)
-    top: tuple[tuple[str, float], ...]  # the model's most likely characters, (char, p), best first
+    top: tuple[
+        tuple[str, float], ...
+    ]  # the model's most likely characters, (char, p), best first
 
 
 @dataclass(frozen=True)
@@ -207,22 +259,41 @@ class Generation:
     def stats(self, n: int = 4) -> dict[str, float]:
         """Mean surprisal and entropy (bits per character), distinct-``n`` and the looping share."""
         if len(self.steps) < n:
-            raise ValueError(f"need at least {n} generated characters for statistics, got {len(self.steps)}")
+            raise ValueError(
+                f"need at least {n} generated characters for statistics, got {len(self.steps)}"
+            )
         loop = find_loop(self.text)
-        return {"surprisal_bits": float(self.surprisal.mean()), "entropy_bits": float(self.entropies.mean()),
-                f"distinct_{n}": distinct_n(self.text, n),
-                "loop_share": 0.0 if loop is None else (len(self.text) - loop.start) / len(self.text)}
+        return {
+            "surprisal_bits": float(self.surprisal.mean()),
+            "entropy_bits": float(self.entropies.mean()),
+            f"distinct_{n}": distinct_n(self.text, n),
+            "loop_share": 0.0
+            if loop is None
+            else (len(self.text) - loop.start) / len(self.text),
+        }
 
 
-def describe(strategy: str, temperature: float | None = None, top_k: int | None = None,
-             top_p: float | None = None) -> str:
+def describe(
+    strategy: str,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> str:
     """A short label: ``'greedy'``, ``'T = 0.8'``, ``'top-k, k = 5'``, ``'top-p, p = 0.9, T = 0.8'``."""
     if strategy == "greedy":
         return "greedy"
-    t = f"T = {temperature:.1f}" if temperature == round(temperature, 1) else f"T = {temperature:g}"
+    t = (
+        f"T = {temperature:.1f}"
+        if temperature == round(temperature, 1)
+        else f"T = {temperature:g}"
+    )
     if strategy == "temperature":
         return t
-    cut = f"{strategy}, k = {top_k}" if strategy == "top-k" else f"{strategy}, p = {top_p:g}"
+    cut = (
+        f"{strategy}, k = {top_k}"
+        if strategy == "top-k"
+        else f"{strategy}, p = {top_p:g}"
+    )
     return cut if temperature == 1.0 else f"{cut}, {t}"
 
 
@@ -233,13 +304,26 @@ def _check_prompt(vocab: Vocab, prompt: str) -> None:
         raise ValueError("prompt is empty: give at least one character to condition on")
     unknown = sorted(set(prompt) - set(vocab.chars))
     if unknown:
-        raise UnknownCharacterError(f"prompt has characters not in the vocabulary: {unknown!r}")
+        raise UnknownCharacterError(
+            f"prompt has characters not in the vocabulary: {unknown!r}"
+        )
 
 
 @torch.no_grad()
-def generate_many(model: CharLM, vocab: Vocab, prompt: str, n: int, samples: int, *, strategy: str = "temperature",
-                  temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, seed: int = 0,
-                  top: int = 5) -> list[Generation]:
+def generate_many(
+    model: CharLM,
+    vocab: Vocab,
+    prompt: str,
+    n: int,
+    samples: int,
+    *,
+    strategy: str = "temperature",
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int = 0,
+    top: int = 5,
+) -> list[Generation]:
     """``samples`` continuations of ``prompt``, ``n`` characters each, drawn side by side in one batch.
 
     The model runs in eval mode (no dropout) and is put back as it was. The
@@ -249,7 +333,9 @@ def generate_many(model: CharLM, vocab: Vocab, prompt: str, n: int, samples: int
     if not isinstance(model, CharLM):
         raise TypeError(f"model must be a CharLM, got {type(model).__name__}")
     if not isinstance(vocab, Vocab) or len(vocab) != model.vocab_size:
-        raise ValueError(f"vocab must be the model's Vocab of {model.vocab_size} characters")
+        raise ValueError(
+            f"vocab must be the model's Vocab of {model.vocab_size} characters"
+        )
     _check_prompt(vocab, prompt)
     top_k, top_p = _check_strategy(strategy, top_k, top_p)
     if strategy != "greedy":
@@ -266,67 +352,146 @@ def generate_many(model: CharLM, vocab: Vocab, prompt: str, n: int, samples: int
         z, out = [], []
         for _ in range(n):
             last = logits[:, -1]  # (B, V)
-            nxt = choose(last, strategy, temperature=temperature, top_k=top_k, top_p=top_p, generator=gen)  # (B,)
+            nxt = choose(
+                last,
+                strategy,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                generator=gen,
+            )  # (B,)
             z.append(last)
             out.append(nxt)
             logits, state = model(nxt[:, None], state)
     finally:
         model.train(was_training)
-    settings = dict(strategy=strategy, temperature=None if strategy == "greedy" else float(temperature),
-                    top_k=top_k, top_p=top_p, seed=seed, vocab_size=len(vocab))
+    settings = dict(
+        strategy=strategy,
+        temperature=None if strategy == "greedy" else float(temperature),
+        top_k=top_k,
+        top_p=top_p,
+        seed=seed,
+        vocab_size=len(vocab),
+    )
     if n == 0:
         return [Generation(prompt=prompt, steps=(), **settings) for _ in range(samples)]
-    return [Generation(prompt=prompt, steps=s, **settings)
-            for s in _steps(torch.stack(z, 1), torch.stack(out, 1), vocab, settings, top)]
+    return [
+        Generation(prompt=prompt, steps=s, **settings)
+        for s in _steps(torch.stack(z, 1), torch.stack(out, 1), vocab, settings, top)
+    ]
 
 
-def _steps(z: Tensor, ids: Tensor, vocab: Vocab, settings: dict, top: int) -> list[tuple[Step, ...]]:
+def _steps(
+    z: Tensor, ids: Tensor, vocab: Vocab, settings: dict, top: int
+) -> list[tuple[Step, ...]]:
     """Per-step records from the logits z (B, n, V) and the chosen ids (B, n)."""
     logp = torch.log_softmax(z.double(), -1)  # (B, n, V)
     prob = logp.gather(-1, ids[..., None]).squeeze(-1).exp()  # (B, n)
     ent = entropy_bits(z)  # (B, n)
     if settings["strategy"] == "greedy":
-        prob_f, ent_f, support = torch.ones_like(prob), torch.zeros_like(ent), torch.ones_like(ids)
+        prob_f, ent_f, support = (
+            torch.ones_like(prob),
+            torch.zeros_like(ent),
+            torch.ones_like(ids),
+        )
     else:
-        zf = filter_logits(z.flatten(0, 1), settings["temperature"], settings["top_k"], settings["top_p"])
+        zf = filter_logits(
+            z.flatten(0, 1),
+            settings["temperature"],
+            settings["top_k"],
+            settings["top_p"],
+        )
         zf = zf.view(z.shape)  # (B, n, V)
-        prob_f = torch.softmax(zf.double(), -1).gather(-1, ids[..., None]).squeeze(-1)  # (B, n)
+        prob_f = (
+            torch.softmax(zf.double(), -1).gather(-1, ids[..., None]).squeeze(-1)
+        )  # (B, n)
         ent_f, support = entropy_bits(zf), torch.isfinite(zf).sum(-1)  # (B, n)
     k = min(top, z.shape[-1])
     top_q, top_i = torch.sort(logp.exp(), dim=-1, descending=True, stable=True)
     top_q, top_i = top_q[..., :k].tolist(), top_i[..., :k].tolist()  # (B, n, k)
     chars = vocab.chars
-    cols = [prob.tolist(), prob_f.tolist(), ent.tolist(), ent_f.tolist(), support.tolist(), ids.tolist()]
-    return [tuple(Step(char=chars[i], prob=p, prob_filtered=pf, entropy=h, entropy_filtered=hf, support=s,
-                       top=tuple((chars[j], q) for j, q in zip(tj, tq)))
-                  for p, pf, h, hf, s, i, tj, tq in zip(*(c[b] for c in cols), top_i[b], top_q[b]))
-            for b in range(ids.shape[0])]
+    cols = [
+        prob.tolist(),
+        prob_f.tolist(),
+        ent.tolist(),
+        ent_f.tolist(),
+        support.tolist(),
+        ids.tolist(),
+    ]
+    return [
+        tuple(
+            Step(
+                char=chars[i],
+                prob=p,
+                prob_filtered=pf,
+                entropy=h,
+                entropy_filtered=hf,
+                support=s,
+                top=tuple((chars[j], q) for j, q in zip(tj, tq)),
+            )
+            for p, pf, h, hf, s, i, tj, tq in zip(
+                *(c[b] for c in cols), top_i[b], top_q[b]
+            )
+        )
+        for b in range(ids.shape[0])
+    ]
 
 
-def generate(model: CharLM, vocab: Vocab, prompt: str, n: int, *, strategy: str = "temperature",
-             temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, seed: int = 0,
-             top: int = 5) -> Generation:
+def generate(
+    model: CharLM,
+    vocab: Vocab,
+    prompt: str,
+    n: int,
+    *,
+    strategy: str = "temperature",
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int = 0,
+    top: int = 5,
+) -> Generation:
     """Continue ``prompt`` by ``n`` characters; see :func:`generate_many` (this is ``samples=1``).
 
     ``strategy``: ``"greedy"`` (argmax), ``"temperature"`` (draw from
     ``softmax(z / T)``), ``"top-k"`` (needs ``top_k``) or ``"top-p"`` (needs
     ``top_p``); the last two also apply ``temperature`` first.
     """
-    return generate_many(model, vocab, prompt, n, 1, strategy=strategy, temperature=temperature, top_k=top_k,
-                         top_p=top_p, seed=seed, top=top)[0]
+    return generate_many(
+        model,
+        vocab,
+        prompt,
+        n,
+        1,
+        strategy=strategy,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        seed=seed,
+        top=top,
+    )[0]
 
 
-def run_lab(model: CharLM, vocab: Vocab, prompt: str, n: int, *, seed: int = 0,
-            settings: tuple[tuple[str, dict], ...] = LAB_SETTINGS) -> dict[str, Generation]:
+def run_lab(
+    model: CharLM,
+    vocab: Vocab,
+    prompt: str,
+    n: int,
+    *,
+    seed: int = 0,
+    settings: tuple[tuple[str, dict], ...] = LAB_SETTINGS,
+) -> dict[str, Generation]:
     """One generation per setting (default :data:`LAB_SETTINGS`), all from the same seed: label -> Generation."""
-    return {label: generate(model, vocab, prompt, n, seed=seed, **kw) for label, kw in settings}
+    return {
+        label: generate(model, vocab, prompt, n, seed=seed, **kw)
+        for label, kw in settings
+    }
 
 
 def distinct_n(text: str, n: int) -> float:
     """Distinct ``n``-grams over all ``n``-grams of ``text`` (1.0: no ``n``-gram repeats)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be an int >= 1, got {n!r}")
-    grams = [text[i:i + n] for i in range(len(text) - n + 1)]
+    grams = [text[i : i + n] for i in range(len(text) - n + 1)]
     if not grams:
         raise ValueError(f"text of {len(text)} characters has no {n}-grams")
     return len(set(grams)) / len(grams)
@@ -343,7 +508,11 @@ def find_loop(text: str, min_repeats: int = 3) -> Loop | None:
     Returns ``Loop(start, period)`` (the shortest period among the earliest
     starts), or None if the text does not end in such a loop.
     """
-    if isinstance(min_repeats, bool) or not isinstance(min_repeats, int) or min_repeats < 2:
+    if (
+        isinstance(min_repeats, bool)
+        or not isinstance(min_repeats, int)
+        or min_repeats < 2
+    ):
         raise ValueError(f"min_repeats must be an int >= 2, got {min_repeats!r}")
     a = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")  # (L,)
     L, best = len(a), None

@@ -67,11 +67,15 @@ def detach_state(state: State) -> State:
         return state.detach()
     if isinstance(state, (tuple, list)):
         return type(state)(detach_state(s) for s in state)
-    raise TypeError(f"state must be None, a Tensor or a tuple of Tensors, got {type(state).__name__}")
+    raise TypeError(
+        f"state must be None, a Tensor or a tuple of Tensors, got {type(state).__name__}"
+    )
 
 
 def clip_gradients(
-    parameters: Iterable[nn.Parameter], clip: float | None, mode: Literal["norm", "value"] | None = "norm"
+    parameters: Iterable[nn.Parameter],
+    clip: float | None,
+    mode: Literal["norm", "value"] | None = "norm",
 ) -> float:
     """Clip the ``.grad`` of ``parameters`` in place; return the global norm before clipping.
 
@@ -93,7 +97,12 @@ def clip_gradients(
 def _check_clip(clip: object, mode: object) -> None:
     if mode not in CLIP_MODES:
         raise ValueError(f"clip_mode must be 'norm', 'value' or None, got {mode!r}")
-    ok = isinstance(clip, (int, float)) and not isinstance(clip, bool) and clip > 0 and math.isfinite(clip)
+    ok = (
+        isinstance(clip, (int, float))
+        and not isinstance(clip, bool)
+        and clip > 0
+        and math.isfinite(clip)
+    )
     if clip is not None and not ok:
         raise ValueError(f"clip must be a positive finite number or None, got {clip!r}")
 
@@ -103,7 +112,9 @@ def _positive_int(name: str, v: object) -> None:
         raise ValueError(f"{name} must be a positive int, got {v!r}")
 
 
-def _endless(ids: Tensor, batch_size: int, seq_len: int) -> Iterator[tuple[Tensor, Tensor, bool]]:
+def _endless(
+    ids: Tensor, batch_size: int, seq_len: int
+) -> Iterator[tuple[Tensor, Tensor, bool]]:
     """(x, y, first) forever: the stream batches, restarted when exhausted; ``first`` marks a restart."""
     while True:
         first = True
@@ -150,22 +161,33 @@ def train_stateful(
     _check_ids("train_ids", train_ids)
     if valid_ids is not None:
         _check_ids("valid_ids", valid_ids)
-    for name, v in (("steps", steps), ("batch_size", batch_size), ("seq_len", seq_len),
-                    ("eval_every", eval_every), ("eval_batch_size", eval_batch_size)):
+    for name, v in (
+        ("steps", steps),
+        ("batch_size", batch_size),
+        ("seq_len", seq_len),
+        ("eval_every", eval_every),
+        ("eval_batch_size", eval_batch_size),
+    ):
         _positive_int(name, v)
     if state not in STATE_MODES:
         raise ValueError(f"state must be 'carry' or 'reset', got {state!r}")
     _check_clip(clip, clip_mode)
     if time_budget is not None and not time_budget > 0:
-        raise ValueError(f"time_budget must be positive seconds or None, got {time_budget!r}")
-    num_stream_batches(len(train_ids), batch_size, seq_len)  # raises now if the text is too short
+        raise ValueError(
+            f"time_budget must be positive seconds or None, got {time_budget!r}"
+        )
+    num_stream_batches(
+        len(train_ids), batch_size, seq_len
+    )  # raises now if the text is too short
     batches = _endless(train_ids, batch_size, seq_len)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = optimizer or torch.optim.Adam(params, lr=lr)
     sched = _Schedule(opt, lr_schedule)
     model.train()
     h = None  # the carried state: None, (layers, B, H) or a tuple (h, c)
-    bar = tqdm(range(1, steps + 1), disable=not progress, desc=f"TBPTT ({state})", unit="step")
+    bar = tqdm(
+        range(1, steps + 1), disable=not progress, desc=f"TBPTT ({state})", unit="step"
+    )
     rec = _Recorder(model, valid_ids, eval_every, eval_batch_size, time_budget, bar)
     hist = rec.hist
     with torch.random.fork_rng(devices=[]):
@@ -175,22 +197,35 @@ def train_stateful(
             if first or state == "reset":
                 h = None  # zeros: the start of the streams, or a reset
             logits, h = model(x, h)  # (B, T, V)
-            h = detach_state(h)  # the next batch's forward sees h, its backward stops here
+            h = detach_state(
+                h
+            )  # the next batch's forward sees h, its backward stops here
             loss = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
             if not torch.isfinite(loss):
                 bar.close()
-                raise DivergedError(f"training loss became {loss.item():.4g} at step {step} "
-                                    f"(seq_len={seq_len}); clip the gradient or lower the learning rate", step, hist)
+                raise DivergedError(
+                    f"training loss became {loss.item():.4g} at step {step} "
+                    f"(seq_len={seq_len}); clip the gradient or lower the learning rate",
+                    step,
+                    hist,
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             loss = loss.detach()
             if on_gradient is not None:
-                on_gradient(step, torch.cat([p.grad.flatten() for p in params if p.grad is not None]))  # (P,)
+                on_gradient(
+                    step,
+                    torch.cat([p.grad.flatten() for p in params if p.grad is not None]),
+                )  # (P,)
             norm = clip_gradients(params, clip, clip_mode)
             if not math.isfinite(norm):
                 bar.close()
-                raise DivergedError(f"gradient norm became {norm} at step {step} "
-                                    f"(seq_len={seq_len}); clip the gradient or lower the learning rate", step, hist)
+                raise DivergedError(
+                    f"gradient norm became {norm} at step {step} "
+                    f"(seq_len={seq_len}); clip the gradient or lower the learning rate",
+                    step,
+                    hist,
+                )
             sched(step)
             opt.step()
             if rec.record(step, float(loss), norm):

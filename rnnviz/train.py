@@ -53,16 +53,29 @@ class _Recorder:
     and at the end, the progress bar's postfix and the time budget.
     """
 
-    def __init__(self, model: nn.Module, valid_ids: Tensor | None, eval_every: int, eval_batch_size: int,
-                 time_budget: float | None, bar) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        valid_ids: Tensor | None,
+        eval_every: int,
+        eval_batch_size: int,
+        time_budget: float | None,
+        bar,
+    ) -> None:
         self.model, self.valid_ids, self.bar = model, valid_ids, bar
-        self.eval_every, self.eval_batch_size, self.time_budget = eval_every, eval_batch_size, time_budget
+        self.eval_every, self.eval_batch_size, self.time_budget = (
+            eval_every,
+            eval_batch_size,
+            time_budget,
+        )
         self.hist = History()
         self.start = time.perf_counter()
 
     def evaluate(self, step: int) -> None:
         if self.valid_ids is not None:
-            self.hist.val_loss.append(evaluate(self.model, self.valid_ids, batch_size=self.eval_batch_size))
+            self.hist.val_loss.append(
+                evaluate(self.model, self.valid_ids, batch_size=self.eval_batch_size)
+            )
             self.hist.eval_step.append(step)
             self.hist.eval_seconds.append(time.perf_counter() - self.start)
 
@@ -75,20 +88,26 @@ class _Recorder:
         hist.seconds.append(time.perf_counter() - self.start)
         if step % self.eval_every == 0:
             self.evaluate(step)
-            self.bar.set_postfix(val_bpc=f"{bits(hist.val_loss[-1]):.3f}" if hist.val_loss else "-")
+            self.bar.set_postfix(
+                val_bpc=f"{bits(hist.val_loss[-1]):.3f}" if hist.val_loss else "-"
+            )
         return self.time_budget is not None and hist.seconds[-1] >= self.time_budget
 
     def finish(self) -> History:
         """Close the bar, evaluate the last step if it was not, and leave the model in eval mode."""
         self.bar.close()
         hist = self.hist
-        if self.valid_ids is not None and (not hist.eval_step or hist.eval_step[-1] != hist.step[-1]):
+        if self.valid_ids is not None and (
+            not hist.eval_step or hist.eval_step[-1] != hist.step[-1]
+        ):
             self.evaluate(hist.step[-1])
         self.model.eval()
         return hist
 
 
-def cosine_schedule(steps: int, warmup: int = 100, final: float = 0.05) -> Callable[[int], float]:
+def cosine_schedule(
+    steps: int, warmup: int = 100, final: float = 0.05
+) -> Callable[[int], float]:
     """Learning-rate factor per step: linear warm-up over ``warmup`` steps, then a
     cosine decay from 1 to ``final`` at ``steps``.
 
@@ -96,8 +115,15 @@ def cosine_schedule(steps: int, warmup: int = 100, final: float = 0.05) -> Calla
     >>> round(f(1), 3), f(100), round(f(1000), 3)
     (0.01, 1.0, 0.1)
     """
-    if not isinstance(steps, int) or steps < 1 or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"steps must be a positive int and warmup a non-negative int, got {steps!r}, {warmup!r}")
+    if (
+        not isinstance(steps, int)
+        or steps < 1
+        or not isinstance(warmup, int)
+        or warmup < 0
+    ):
+        raise ValueError(
+            f"steps must be a positive int and warmup a non-negative int, got {steps!r}, {warmup!r}"
+        )
     if not 0.0 <= final <= 1.0:
         raise ValueError(f"final must be in [0, 1], got {final!r}")
 
@@ -113,9 +139,13 @@ def cosine_schedule(steps: int, warmup: int = 100, final: float = 0.05) -> Calla
 class _Schedule:
     """Sets every param group's lr to its initial lr times ``schedule(step)``."""
 
-    def __init__(self, opt: torch.optim.Optimizer, schedule: Callable[[int], float] | None) -> None:
+    def __init__(
+        self, opt: torch.optim.Optimizer, schedule: Callable[[int], float] | None
+    ) -> None:
         if schedule is not None and not callable(schedule):
-            raise TypeError(f"lr_schedule must be a callable step -> factor, got {type(schedule).__name__}")
+            raise TypeError(
+                f"lr_schedule must be a callable step -> factor, got {type(schedule).__name__}"
+            )
         self.opt, self.schedule = opt, schedule
         self.base = [g["lr"] for g in opt.param_groups]
 
@@ -124,20 +154,28 @@ class _Schedule:
             return
         f = float(self.schedule(step))
         if not (math.isfinite(f) and f >= 0):
-            raise ValueError(f"lr_schedule({step}) returned {f}: need a finite factor >= 0")
+            raise ValueError(
+                f"lr_schedule({step}) returned {f}: need a finite factor >= 0"
+            )
         for g, lr in zip(self.opt.param_groups, self.base):
             g["lr"] = lr * f
 
 
 def _check_ids(name: str, ids: Tensor) -> None:
     if not isinstance(ids, Tensor) or ids.dim() != 1 or ids.dtype != torch.int64:
-        raise ValueError(f"{name} must be a 1-D int64 tensor of character ids (use Vocab.encode)")
+        raise ValueError(
+            f"{name} must be a 1-D int64 tensor of character ids (use Vocab.encode)"
+        )
     if ids.numel() < 2:
-        raise ValueError(f"{name} has {ids.numel()} character(s): need at least 2 to predict one")
+        raise ValueError(
+            f"{name} has {ids.numel()} character(s): need at least 2 to predict one"
+        )
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, ids: Tensor, *, batch_size: int = 16, seq_len: int = 256) -> float:
+def evaluate(
+    model: nn.Module, ids: Tensor, *, batch_size: int = 16, seq_len: int = 256
+) -> float:
     """Mean cross-entropy (nats/char) of ``model`` over ``ids`` (T,).
 
     The text is cut into ``batch_size`` contiguous streams read with the state
@@ -151,7 +189,9 @@ def evaluate(model: nn.Module, ids: Tensor, *, batch_size: int = 16, seq_len: in
     total, count, state = 0.0, 0, None
     for x, y in stream_batches(ids, batch_size, seq_len):
         logits, state = model(x, state)  # (B, T, V)
-        loss = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum")
+        loss = nn.functional.cross_entropy(
+            logits.flatten(0, 1), y.flatten(), reduction="sum"
+        )
         total += float(loss)
         count += y.numel()
     model.train(was_training)
@@ -187,7 +227,12 @@ def train(
     _check_ids("train_ids", train_ids)
     if valid_ids is not None:
         _check_ids("valid_ids", valid_ids)
-    for name, v in (("steps", steps), ("batch_size", batch_size), ("seq_len", seq_len), ("eval_every", eval_every)):
+    for name, v in (
+        ("steps", steps),
+        ("batch_size", batch_size),
+        ("seq_len", seq_len),
+        ("eval_every", eval_every),
+    ):
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
     if clip is not None and not clip > 0:
@@ -205,11 +250,15 @@ def train(
             logits, _ = model(x)
             loss = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {float(loss)} at step {step}; lower lr or clip")
+                raise FloatingPointError(
+                    f"training loss became {float(loss)} at step {step}; lower lr or clip"
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             loss = loss.detach()
-            norm = nn.utils.clip_grad_norm_(model.parameters(), clip if clip is not None else math.inf)
+            norm = nn.utils.clip_grad_norm_(
+                model.parameters(), clip if clip is not None else math.inf
+            )
             sched(step)
             opt.step()
             if rec.record(step, loss.item(), float(norm)):

@@ -13,5 +13,9 @@ def no_global_changes():
     figs = plt.get_fignums()
     yield
     assert plt.get_fignums() == figs, "a plot function registered a pyplot figure"
-    changed = [k for k, v in matplotlib.rcParams.items() if rc.get(k) is not v and rc.get(k) != v]
+    changed = [
+        k
+        for k, v in matplotlib.rcParams.items()
+        if rc.get(k) is not v and rc.get(k) != v
+    ]
     assert not changed, f"rcParams changed: {changed}"

@@ -16,7 +16,9 @@ def test_rnn_cell_matches_torch(nonlinearity):
     torch.manual_seed(0)
     m = nn.RNNCell(5, 7, nonlinearity=nonlinearity)
     x, h = torch.randn(3, 5), torch.randn(3, 7)
-    assert torch.allclose(cells.rnn_cell(x, h, *_params(m), nonlinearity=nonlinearity), m(x, h), atol=1e-6)
+    assert torch.allclose(
+        cells.rnn_cell(x, h, *_params(m), nonlinearity=nonlinearity), m(x, h), atol=1e-6
+    )
 
 
 def test_lstm_cell_matches_torch():
@@ -58,4 +60,10 @@ def test_cells_without_bias():
 
 def test_unknown_nonlinearity():
     with pytest.raises(ValueError, match="nonlinearity"):
-        cells.rnn_cell(torch.zeros(1, 2), torch.zeros(1, 3), torch.zeros(3, 2), torch.zeros(3, 3), nonlinearity="gelu")
+        cells.rnn_cell(
+            torch.zeros(1, 2),
+            torch.zeros(1, 3),
+            torch.zeros(3, 2),
+            torch.zeros(3, 3),
+            nonlinearity="gelu",
+        )

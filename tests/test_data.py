@@ -1,4 +1,5 @@
 """Tests for rnnviz.data: vocabulary, random windows, contiguous streams."""
+
 import json
 
 import pytest
@@ -57,8 +58,10 @@ def test_empty_text():
         Vocab.from_text("abc").encode("")
 
 
-@pytest.mark.parametrize("ids", [[0, 3], [-1], torch.tensor([[0, 1]]), torch.tensor(1),
-                                 torch.tensor([0.0, 1.0])])
+@pytest.mark.parametrize(
+    "ids",
+    [[0, 3], [-1], torch.tensor([[0, 1]]), torch.tensor(1), torch.tensor([0.0, 1.0])],
+)
 def test_decode_bad_ids(ids):
     with pytest.raises(ValueError):
         Vocab.from_text("abc").decode(ids)
@@ -131,19 +134,26 @@ def test_random_windows_does_not_mutate():
     assert torch.equal(ids, before)
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    (dict(batch_size=0), "batch_size"),
-    (dict(batch_size=2.0), "batch_size"),
-    (dict(batch_size=True), "batch_size"),
-    (dict(seq_len=-3), "seq_len"),
-    (dict(seq_len=20), "seq_len=20"),  # len(ids) == 20 is not > seq_len
-    (dict(ids=torch.zeros(20)), "dtype"),
-    (dict(ids=torch.zeros(4, 5, dtype=torch.long)), "1-D"),
-    (dict(ids=list(range(20))), "ids"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(batch_size=0), "batch_size"),
+        (dict(batch_size=2.0), "batch_size"),
+        (dict(batch_size=True), "batch_size"),
+        (dict(seq_len=-3), "seq_len"),
+        (dict(seq_len=20), "seq_len=20"),  # len(ids) == 20 is not > seq_len
+        (dict(ids=torch.zeros(20)), "dtype"),
+        (dict(ids=torch.zeros(4, 5, dtype=torch.long)), "1-D"),
+        (dict(ids=list(range(20))), "ids"),
+    ],
+)
 def test_random_windows_bad_arguments(kwargs, name):
-    args = dict(ids=ids_range(20), batch_size=2, seq_len=4,
-                generator=torch.Generator().manual_seed(0))
+    args = dict(
+        ids=ids_range(20),
+        batch_size=2,
+        seq_len=4,
+        generator=torch.Generator().manual_seed(0),
+    )
     args.update(kwargs)
     with pytest.raises(ValueError, match=name):
         random_windows(**args)
@@ -162,7 +172,7 @@ def test_stream_batches_continuity(n, B, T):
         assert x.shape == y.shape == (B, T)
     assert batches[-1][0].shape[1] == (L - 1) - (len(batches) - 1) * T  # may be shorter
     for b in range(B):
-        stream = ids[b * L: (b + 1) * L]  # the b-th contiguous stream
+        stream = ids[b * L : (b + 1) * L]  # the b-th contiguous stream
         xs = torch.cat([x[b] for x, _ in batches])
         ys = torch.cat([y[b] for _, y in batches])
         assert torch.equal(xs, stream[:-1]) and torch.equal(ys, stream[1:])
@@ -183,13 +193,16 @@ def test_stream_batches_copies():
     assert torch.equal(ids, before)
 
 
-@pytest.mark.parametrize("args, name", [
-    ((ids_range(20), 0, 4), "batch_size"),
-    ((ids_range(20), 2, 0), "seq_len"),
-    ((ids_range(20), 11, 4), "too short"),  # streams of 1 id
-    ((torch.zeros(20), 2, 4), "dtype"),
-    ((ids_range(20).view(4, 5), 2, 4), "1-D"),
-])
+@pytest.mark.parametrize(
+    "args, name",
+    [
+        ((ids_range(20), 0, 4), "batch_size"),
+        ((ids_range(20), 2, 0), "seq_len"),
+        ((ids_range(20), 11, 4), "too short"),  # streams of 1 id
+        ((torch.zeros(20), 2, 4), "dtype"),
+        ((ids_range(20).view(4, 5), 2, 4), "1-D"),
+    ],
+)
 def test_stream_batches_bad_arguments(args, name):
     with pytest.raises(ValueError, match=name):
         stream_batches(*args)  # raises at the call, not at the first next()

@@ -2,11 +2,9 @@
 
 import copy
 
-import matplotlib
 import numpy as np
 import pytest
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
 from rnnviz.gradients import (
@@ -14,9 +12,6 @@ from rnnviz.gradients import (
     forget_products,
     hidden_grad_norms,
     parameter_grad_norms,
-    plot_grad_by_distance,
-    plot_scaled_gradients,
-    plot_singular_values,
     product_norms,
     scale_recurrent,
     spectral_radius,
@@ -29,8 +24,12 @@ TORCH_CELLS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
 
 
 def _model(cell, layers=2, hidden=5, seed=0, scale=1.0):
-    m = CharLM(V, hidden_size=hidden, num_layers=layers, cell=cell, embed_size=4, seed=seed)
-    if scale != 1.0:  # larger weights: gradients that neither vanish nor blow up in 6 steps
+    m = CharLM(
+        V, hidden_size=hidden, num_layers=layers, cell=cell, embed_size=4, seed=seed
+    )
+    if (
+        scale != 1.0
+    ):  # larger weights: gradients that neither vanish nor blow up in 6 steps
         with torch.no_grad():
             for n, p in m.rnn.named_parameters():
                 if n.startswith("weight_hh"):
@@ -40,14 +39,18 @@ def _model(cell, layers=2, hidden=5, seed=0, scale=1.0):
 
 def _ids(B=3, T=6, seed=1):
     g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, V, (B, T), generator=g), torch.randint(0, V, (B, T), generator=g)
+    return torch.randint(0, V, (B, T), generator=g), torch.randint(
+        0, V, (B, T), generator=g
+    )
 
 
 def _torch_cells(model):
     """torch.nn.RNNCell/LSTMCell/GRUCell per layer with the model's weights, float64."""
     out, H = [], model.rnn.hidden_size
     for l in range(model.rnn.num_layers):
-        cell = TORCH_CELLS[model.cell](model.rnn.input_size if l == 0 else H, H).double()
+        cell = TORCH_CELLS[model.cell](
+            model.rnn.input_size if l == 0 else H, H
+        ).double()
         with torch.no_grad():
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
                 getattr(cell, name).copy_(getattr(model.rnn, f"{name}_l{l}"))
@@ -72,7 +75,9 @@ def _reference_loss(model, ids, targets, loss_step, dh, dc):
                 h[l] = tc[l](inp, h[l])
             h[l] = h[l] + dh[l, t]
             inp = h[l]
-    logits = nn.functional.linear(h[-1], model.head.weight.double(), model.head.bias.double())
+    logits = nn.functional.linear(
+        h[-1], model.head.weight.double(), model.head.bias.double()
+    )
     return nn.functional.cross_entropy(logits, targets[:, loss_step], reduction="sum")
 
 
@@ -96,22 +101,38 @@ def test_hidden_grad_norms_match_torch_cells(cell, loss_step):
     want_h = gh.norm(dim=3).permute(0, 2, 1).numpy()  # (L, B, T)
     got = hidden_grad_norms(model, ids, targets, loss_step=loss_step, reduce="none")
     np.testing.assert_allclose(got, want_h, rtol=1e-9, atol=1e-14)
-    np.testing.assert_allclose(hidden_grad_norms(model, ids, targets, loss_step=loss_step), want_h.mean(axis=1),
-                               rtol=1e-9, atol=1e-14)
-    assert (got[:, :, loss_step + 1:] == 0).all() and (got[:, :, : loss_step + 1] > 0).all()
+    np.testing.assert_allclose(
+        hidden_grad_norms(model, ids, targets, loss_step=loss_step),
+        want_h.mean(axis=1),
+        rtol=1e-9,
+        atol=1e-14,
+    )
+    assert (got[:, :, loss_step + 1 :] == 0).all() and (
+        got[:, :, : loss_step + 1] > 0
+    ).all()
     if cell == "lstm":
         # BPTT for the cell: delta c_t = delta h_t * o_t * (1 - tanh(c_t)^2) + (the path through c_{t+1}),
         # the second term being what a perturbation of c after h_t was computed sees (torch cells).
         tr = model.probe(ids)
         want_c = []
         for l in range(2):
-            o = torch.from_numpy(tr.series("o", l)).double().transpose(0, 1)  # (B, T, H)
-            tanh_c = torch.tanh(torch.from_numpy(tr.series("c", l)).double()).transpose(0, 1)
-            delta_c = gh[l].transpose(0, 1) * o * (1 - tanh_c**2) + gc[l].transpose(0, 1)  # (B, T, H)
+            o = (
+                torch.from_numpy(tr.series("o", l)).double().transpose(0, 1)
+            )  # (B, T, H)
+            tanh_c = torch.tanh(torch.from_numpy(tr.series("c", l)).double()).transpose(
+                0, 1
+            )
+            delta_c = gh[l].transpose(0, 1) * o * (1 - tanh_c**2) + gc[l].transpose(
+                0, 1
+            )  # (B, T, H)
             want_c.append(delta_c.norm(dim=2).numpy())
-        got_c = hidden_grad_norms(model, ids, targets, loss_step=loss_step, wrt="c", reduce="none")
+        got_c = hidden_grad_norms(
+            model, ids, targets, loss_step=loss_step, wrt="c", reduce="none"
+        )
         np.testing.assert_allclose(got_c, np.array(want_c), rtol=1e-5, atol=1e-12)
-        assert (got_c[:, :, loss_step] > 0).all()  # the cell at the loss step feeds h there
+        assert (
+            got_c[:, :, loss_step] > 0
+        ).all()  # the cell at the loss step feeds h there
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -128,7 +149,13 @@ def test_hidden_grad_norms_match_finite_differences(cell):
                     dh = torch.zeros(L, T, 1, H, dtype=torch.float64)
                     dh[l, t, 0, k] = sign * eps
                     with torch.no_grad():
-                        vals.append(float(_reference_loss(model, ids, targets, T - 1, dh, torch.zeros_like(dh))))
+                        vals.append(
+                            float(
+                                _reference_loss(
+                                    model, ids, targets, T - 1, dh, torch.zeros_like(dh)
+                                )
+                            )
+                        )
                 fd[l, t, k] = (vals[0] - vals[1]) / (2 * eps)
     got = hidden_grad_norms(model, ids, targets)  # (L, T), B = 1
     np.testing.assert_allclose(got, np.linalg.norm(fd, axis=2), rtol=1e-6, atol=1e-10)
@@ -143,10 +170,18 @@ def test_hidden_grad_norms_match_the_fused_module(cell):
     for t in range(6):
         with torch.no_grad():
             _, state = model.rnn(model.embed(ids[:, : t + 1]))
-        state = tuple(s.clone().requires_grad_() for s in state) if cell == "lstm" else state.clone().requires_grad_()
-        out, _ = model.rnn(model.embed(ids[:, t + 1:]), state)
-        loss = nn.functional.cross_entropy(model.head(out[:, -1]), targets[:, -1], reduction="sum")
-        g = torch.autograd.grad(loss, state[0] if cell == "lstm" else state)[0]  # (1, B, H)
+        state = (
+            tuple(s.clone().requires_grad_() for s in state)
+            if cell == "lstm"
+            else state.clone().requires_grad_()
+        )
+        out, _ = model.rnn(model.embed(ids[:, t + 1 :]), state)
+        loss = nn.functional.cross_entropy(
+            model.head(out[:, -1]), targets[:, -1], reduction="sum"
+        )
+        g = torch.autograd.grad(loss, state[0] if cell == "lstm" else state)[
+            0
+        ]  # (1, B, H)
         want.append(g[0].norm(dim=1).mean().item())
     got = hidden_grad_norms(model, ids, targets)[0]
     np.testing.assert_allclose(got[:6], want, rtol=1e-9)
@@ -201,7 +236,10 @@ def _torch_states(model, ids, layer):
     tc, H = _torch_cells(model), model.rnn.hidden_size
     inp = model.embed(ids[0]).detach().double()  # (T, E)
     for l in range(layer + 1):
-        h, c = torch.zeros(1, H, dtype=torch.float64), torch.zeros(1, H, dtype=torch.float64)
+        h, c = (
+            torch.zeros(1, H, dtype=torch.float64),
+            torch.zeros(1, H, dtype=torch.float64),
+        )
         xs, prev, outs = inp, [], []
         for t in range(len(inp)):
             prev.append((h, c))
@@ -230,8 +268,13 @@ def test_step_jacobians_match_autograd_jacobian(cell):
             f, s0 = (lambda s: tcell(xs[t : t + 1], s)), h
         J = torch.autograd.functional.jacobian(f, s0)[0, :, 0, :].numpy()  # (S, S)
         np.testing.assert_allclose(sj.J[t], J, rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(sj.sv[t], np.linalg.svd(J, compute_uv=False), rtol=1e-9, atol=1e-12)
-    assert sj.J.shape == ((6, 8, 8) if cell == "lstm" else (6, 4, 4)) and sj.kind == cell.upper()
+        np.testing.assert_allclose(
+            sj.sv[t], np.linalg.svd(J, compute_uv=False), rtol=1e-9, atol=1e-12
+        )
+    assert (
+        sj.J.shape == ((6, 8, 8) if cell == "lstm" else (6, 4, 4))
+        and sj.kind == cell.upper()
+    )
 
 
 def test_rnn_jacobian_is_the_published_formula():
@@ -248,10 +291,16 @@ def test_rnn_jacobian_is_the_published_formula():
 def test_product_norms_are_norms_of_the_explicit_product():
     rng = np.random.default_rng(0)
     J = rng.normal(size=(9, 4, 4)) * 0.5
-    want = [1.0] + [np.linalg.norm(np.linalg.multi_dot([J[8 - k] for k in range(d)] + [np.eye(4)]), 2)
-                    for d in range(1, 9)]
+    want = [1.0] + [
+        np.linalg.norm(
+            np.linalg.multi_dot([J[8 - k] for k in range(d)] + [np.eye(4)]), 2
+        )
+        for d in range(1, 9)
+    ]
     np.testing.assert_allclose(product_norms(J), want, rtol=1e-10)
-    np.testing.assert_allclose(product_norms(J * 1e-40)[5], want[5] * 1e-200, rtol=1e-10)  # no underflow
+    np.testing.assert_allclose(
+        product_norms(J * 1e-40)[5], want[5] * 1e-200, rtol=1e-10
+    )  # no underflow
     assert (product_norms(np.zeros((4, 2, 2)))[1:] == 0).all()
     with pytest.raises(ValueError, match=r"shape \(T, S, S\)"):
         product_norms(np.zeros((3, 2, 4)))
@@ -279,10 +328,14 @@ def test_forget_products_are_the_cell_path_of_the_jacobian():
     f = []
     for t in range(6):
         h, c = prev[t]
-        J = torch.autograd.functional.jacobian(lambda c_: tcell(xs[t : t + 1], (h, c_))[1], c)[0, :, 0, :]
+        J = torch.autograd.functional.jacobian(
+            lambda c_: tcell(xs[t : t + 1], (h, c_))[1], c
+        )[0, :, 0, :]
         f.append(torch.diagonal(J).numpy())  # (H,)
     f = np.array(f)  # (T, H)
-    want = np.array([np.prod(f[6 - d:], axis=0) for d in range(6)])  # d = 0 -> empty product 1
+    want = np.array(
+        [np.prod(f[6 - d :], axis=0) for d in range(6)]
+    )  # d = 0 -> empty product 1
     np.testing.assert_allclose(got[:, 0], want, rtol=1e-6)
     with pytest.raises(ValueError, match="needs an LSTM"):
         forget_products(_model("gru"), ids)
@@ -313,8 +366,13 @@ def test_scale_recurrent(cell):
     for l in range(2):
         W = getattr(out.rnn, f"weight_hh_l{l}").detach().numpy()
         for k in range(W.shape[0] // H):
-            assert abs(np.abs(np.linalg.eigvals(W[k * H : (k + 1) * H])).max() - 1.7) < 1e-5
-        np.testing.assert_array_equal(getattr(out.rnn, f"weight_ih_l{l}").detach(), before[f"rnn.weight_ih_l{l}"])
+            assert (
+                abs(np.abs(np.linalg.eigvals(W[k * H : (k + 1) * H])).max() - 1.7)
+                < 1e-5
+            )
+        np.testing.assert_array_equal(
+            getattr(out.rnn, f"weight_ih_l{l}").detach(), before[f"rnn.weight_ih_l{l}"]
+        )
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert spectral_radius(np.diag([0.5, -2.0])) == 2.0
     with pytest.raises(ValueError, match="radius must be a finite number"):
@@ -326,52 +384,3 @@ def test_scale_recurrent(cell):
         nil.rnn.weight_hh_l0.zero_()
     with pytest.raises(ValueError, match="spectral radius 0"):
         scale_recurrent(nil, 1.0)
-
-
-def test_plot_grad_by_distance(no_global_changes):
-    curves = {"RNN": np.array([1.0, 0.1, 0.01, 0.0]), "LSTM": np.array([1.0, 0.5, 0.25, 0.125]), "x": np.ones(4)}
-    fig = plot_grad_by_distance(curves, styles={"x": {"ls": "--"}}, ylim=(1e-3, 2))
-    assert isinstance(fig, Figure)
-    ax = fig.axes[0]
-    assert ax.get_yscale() == "log" and ax.get_ylim() == pytest.approx((1e-3, 2))
-    lines = {l.get_label(): l for l in ax.get_lines()}
-    np.testing.assert_array_equal(lines["LSTM"].get_ydata(), curves["LSTM"])
-    assert np.isnan(lines["RNN"].get_ydata()[3])  # a zero is not drawn on the log axis
-    assert lines["x"].get_linestyle() == "--"
-    f2 = Figure()
-    ax2 = f2.add_subplot()
-    assert plot_grad_by_distance(curves, ax=ax2) is f2
-    with pytest.raises(ValueError, match="non-empty mapping"):
-        plot_grad_by_distance({})
-    with pytest.raises(ValueError, match="NaN or negative"):
-        plot_grad_by_distance({"a": np.array([1.0, np.nan])})
-    with pytest.raises(ValueError, match="1-D and non-empty"):
-        plot_grad_by_distance({"a": np.ones((2, 2))})
-
-
-def test_plot_singular_values(no_global_changes):
-    rng = np.random.default_rng(0)
-    sv = np.sort(rng.uniform(0.1, 2, size=(10, 4)), axis=1)[:, ::-1]
-    fig = plot_singular_values({"RNN": sv, "LSTM": np.sort(rng.uniform(0, 1, (10, 8)))[:, ::-1]})
-    ax = fig.axes[0]
-    line = [l for l in ax.get_lines() if l.get_label().startswith("RNN")][0]
-    np.testing.assert_allclose(line.get_ydata(), np.median(sv, axis=0))
-    np.testing.assert_allclose(line.get_xdata(), (np.arange(4) + 0.5) / 4)
-    with pytest.raises(ValueError, match=r"shape \(T, S\)"):
-        plot_singular_values({"a": np.ones(3)})
-    with pytest.raises(ValueError, match="band"):
-        plot_singular_values({"a": sv}, band=(90, 10))
-    with pytest.raises(ValueError, match="finite"):
-        plot_singular_values({"a": -sv})
-
-
-def test_plot_scaled_gradients_draws_the_measured_curves(no_global_changes):
-    model = _model("rnn", layers=1, hidden=6)
-    ids, targets = _ids()
-    fig = plot_scaled_gradients({"untrained": model}, ids, targets, radius=1.3)
-    line = [l for l in fig.axes[0].get_lines() if l.get_label() == "untrained"][0]
-    want = by_distance(hidden_grad_norms(scale_recurrent(model, 1.3), ids, targets)[0])
-    np.testing.assert_allclose(line.get_ydata(), want)
-    assert "1.30" in fig.axes[0].get_title()
-    with pytest.raises(ValueError, match="non-empty mapping"):
-        plot_scaled_gradients({}, ids, targets, radius=1.0)

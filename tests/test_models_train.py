@@ -17,7 +17,15 @@ VOCAB = Vocab.from_text(TEXT)
 
 
 def _model(cell="lstm", layers=2, seed=0):
-    return CharLM(len(VOCAB), hidden_size=16, num_layers=layers, cell=cell, embed_size=8, seed=seed, vocab=VOCAB)
+    return CharLM(
+        len(VOCAB),
+        hidden_size=16,
+        num_layers=layers,
+        cell=cell,
+        embed_size=8,
+        seed=seed,
+        vocab=VOCAB,
+    )
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -71,14 +79,24 @@ def test_evaluate_equals_a_direct_cross_entropy():
     # one stream, one window: the plain mean cross-entropy of predicting ids[1:] from ids[:-1]
     logits, _ = m(ids[:-1].unsqueeze(0))
     direct = torch.nn.functional.cross_entropy(logits[0], ids[1:]).item()
-    assert evaluate(m, ids, batch_size=1, seq_len=1000) == pytest.approx(direct, rel=1e-5)
+    assert evaluate(m, ids, batch_size=1, seq_len=1000) == pytest.approx(
+        direct, rel=1e-5
+    )
     # carrying the state across windows gives the same number as one long window
     assert evaluate(m, ids, batch_size=1, seq_len=37) == pytest.approx(direct, rel=1e-5)
 
 
 def test_training_learns_and_is_deterministic():
     ids = VOCAB.encode(TEXT)
-    kw = dict(steps=60, batch_size=8, seq_len=32, lr=1e-2, eval_every=30, seed=3, progress=False)
+    kw = dict(
+        steps=60,
+        batch_size=8,
+        seq_len=32,
+        lr=1e-2,
+        eval_every=30,
+        seed=3,
+        progress=False,
+    )
     m1, m2 = _model(seed=1), _model(seed=1)
     h1 = train(m1, ids, ids[:400], **kw)
     h2 = train(m2, ids, ids[:400], **kw)
@@ -95,13 +113,31 @@ def test_training_learns_and_is_deterministic():
 def test_clipping_bounds_the_update():
     ids = VOCAB.encode(TEXT)
     m = _model(seed=2)
-    h = train(m, ids, None, steps=5, batch_size=4, seq_len=16, lr=1e-3, clip=1e-3, progress=False)
+    h = train(
+        m,
+        ids,
+        None,
+        steps=5,
+        batch_size=4,
+        seq_len=16,
+        lr=1e-3,
+        clip=1e-3,
+        progress=False,
+    )
     assert len(h.grad_norm) == 5 and h.val_loss == []
 
 
 def test_time_budget_stops_early():
     ids = VOCAB.encode(TEXT)
-    h = train(_model(), ids, steps=10_000, batch_size=4, seq_len=16, time_budget=0.2, progress=False)
+    h = train(
+        _model(),
+        ids,
+        steps=10_000,
+        batch_size=4,
+        seq_len=16,
+        time_budget=0.2,
+        progress=False,
+    )
     assert 1 <= len(h.step) < 10_000
 
 
@@ -153,7 +189,9 @@ def test_checkpoint_refuses_pickled_objects(tmp_path):
     import hashlib
 
     path = tmp_path / "evil.pt"
-    torch.save({"format": "rnnviz-charlm/1", "payload": History()}, path)  # an arbitrary object
+    torch.save(
+        {"format": "rnnviz-charlm/1", "payload": History()}, path
+    )  # an arbitrary object
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     with pytest.raises(ValueError, match="not a safe rnnviz checkpoint"):
         load_checkpoint(path, sha256=digest)

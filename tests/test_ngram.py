@@ -1,4 +1,5 @@
 """Tests for rnnviz.ngram against plain-Python references written from the formulas."""
+
 import functools
 import itertools
 import math
@@ -21,9 +22,13 @@ from rnnviz.ngram import (
     validation_table,
 )
 
-TRAIN = "abracadabra, a cadaver! barbara bred a rabid crab; dad can read. " * 3 + "zebra"
+TRAIN = (
+    "abracadabra, a cadaver! barbara bred a rabid crab; dad can read. " * 3 + "zebra"
+)
 HELD = "a bad cab, a dread zebra; bra!"
-VOCAB = Vocab.from_text(TRAIN + HELD + "x")  # "x" never occurs: an always-unseen character
+VOCAB = Vocab.from_text(
+    TRAIN + HELD + "x"
+)  # "x" never occurs: an always-unseen character
 CHARS = VOCAB.chars
 V = len(CHARS)
 
@@ -36,22 +41,24 @@ def counts():
 # ------------------------------------------------ plain-Python references
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def ref_counts(text, max_n):
     """c[g] for every substring g of length 1..max_n; cont[g] = distinct chars before g."""
-    c = Counter(text[i:i + m] for m in range(1, max_n + 1) for i in range(len(text) - m + 1))
+    c = Counter(
+        text[i : i + m] for m in range(1, max_n + 1) for i in range(len(text) - m + 1)
+    )
     before = {}
     for i in range(1, len(text)):
         for m in range(1, max_n):
             if i + m <= len(text):
-                before.setdefault(text[i:i + m], set()).add(text[i - 1])
+                before.setdefault(text[i : i + m], set()).add(text[i - 1])
     cont = Counter({g: len(s) for g, s in before.items()})
     return c, cont
 
 
 def ref_add_k(text, n, k, context, w):
     c, _ = ref_counts(text, n)
-    h = context[max(0, len(context) - n + 1):] if n > 1 else ""
+    h = context[max(0, len(context) - n + 1) :] if n > 1 else ""
     total = sum(c[h + x] for x in CHARS)
     return (c[h + w] + k) / (total + k * V)
 
@@ -59,7 +66,7 @@ def ref_add_k(text, n, k, context, w):
 def ref_kneser_ney(text, n, D, context, w):
     """Interpolated Kneser-Ney as in Chen and Goodman (1999), written recursively."""
     c, cont = ref_counts(text, n)
-    h = context[max(0, len(context) - n + 1):] if n > 1 else ""
+    h = context[max(0, len(context) - n + 1) :] if n > 1 else ""
     Ds = [D] * n if isinstance(D, float) else list(D)
 
     def p(h, w, own_order):
@@ -95,7 +102,9 @@ def test_counts_match_plain_counting(counts):
         assert counts.continuation_count(g) == cont[g], g
     for n in range(1, 5):
         assert counts.distinct(n) == len({g for g in c if len(g) == n})
-        assert counts.distinct(n, times=1) == sum(1 for g, v in c.items() if len(g) == n and v == 1)
+        assert counts.distinct(n, times=1) == sum(
+            1 for g, v in c.items() if len(g) == n and v == 1
+        )
     assert counts.next_counts("ab").tolist() == [c["ab" + x] for x in CHARS]
     assert counts.next_counts("").sum() == len(TRAIN)
 
@@ -107,8 +116,16 @@ def test_counts_match_plain_counting(counts):
 def test_every_distribution_sums_to_one(counts, n):
     """Every context up to length 2 (seen or not), and 300 random ones of length 3."""
     rng = random.Random(0)
-    longer = ["".join(rng.choices(CHARS, k=3)) for _ in range(300)] + ["abr", "xxa", "d a"]
-    for model in (AddK(counts, n, k=0.3), KneserNey(counts, n, discount=0.7), KneserNey(counts, n, 1.0)):
+    longer = ["".join(rng.choices(CHARS, k=3)) for _ in range(300)] + [
+        "abr",
+        "xxa",
+        "d a",
+    ]
+    for model in (
+        AddK(counts, n, k=0.3),
+        KneserNey(counts, n, discount=0.7),
+        KneserNey(counts, n, 1.0),
+    ):
         for h in itertools.chain(contexts(2), longer if n == 4 else []):
             p = model.next_probs(h)
             assert p.shape == (V,) and (p > 0).all()
@@ -143,14 +160,18 @@ def test_kneser_ney_per_order_discounts(counts):
 
 def test_huge_k_is_uniform(counts):
     for n in (1, 3):
-        np.testing.assert_allclose(AddK(counts, n, k=1e12).next_probs("abr"), 1 / V, rtol=1e-9)
+        np.testing.assert_allclose(
+            AddK(counts, n, k=1e12).next_probs("abr"), 1 / V, rtol=1e-9
+        )
 
 
 def test_unigram_add_k_by_hand(counts):
     k, N = 0.5, len(TRAIN)
     p = AddK(counts, 1, k=k).next_probs("anything is ignored")
     for ch in "abz,x":
-        assert p[VOCAB.stoi[ch]] == pytest.approx((TRAIN.count(ch) + k) / (N + k * V), rel=1e-14)
+        assert p[VOCAB.stoi[ch]] == pytest.approx(
+            (TRAIN.count(ch) + k) / (N + k * V), rel=1e-14
+        )
     assert p[VOCAB.stoi["x"]] == pytest.approx(k / (N + k * V), rel=1e-14)
 
 
@@ -160,7 +181,10 @@ def test_unigram_add_k_by_hand(counts):
 @pytest.mark.parametrize("n", [1, 2, 4])
 def test_bpc_is_mean_minus_log2_of_each_prediction(counts, n):
     for model in (AddK(counts, n, k=0.1), KneserNey(counts, n, discount=0.8)):
-        direct = [-math.log2(model.next_probs(HELD[:i])[VOCAB.stoi[HELD[i]]]) for i in range(1, len(HELD))]
+        direct = [
+            -math.log2(model.next_probs(HELD[:i])[VOCAB.stoi[HELD[i]]])
+            for i in range(1, len(HELD))
+        ]
         held = counts.held_out(HELD)
         assert len(held) == len(HELD) - 1
         np.testing.assert_allclose(-model.log2probs(HELD), direct, rtol=1e-12)
@@ -168,7 +192,10 @@ def test_bpc_is_mean_minus_log2_of_each_prediction(counts, n):
         # and against the references, including the short contexts at the start
         ref = ref_add_k if isinstance(model, AddK) else ref_kneser_ney
         param = model.k if isinstance(model, AddK) else model.discount
-        want = [-math.log2(ref(TRAIN, min(n, i + 1), param, HELD[:i], HELD[i])) for i in range(1, len(HELD))]
+        want = [
+            -math.log2(ref(TRAIN, min(n, i + 1), param, HELD[:i], HELD[i]))
+            for i in range(1, len(HELD))
+        ]
         np.testing.assert_allclose(direct, want, rtol=1e-12)
 
 
@@ -196,14 +223,21 @@ def test_tune_picks_the_grid_minimum(counts):
 
 
 def test_baseline_on_a_small_corpus():
-    corpus = SimpleNamespace(train=TRAIN, valid=HELD, test="a cab; a bad bard, rabbi.",
-                             text=TRAIN + HELD + "x")
+    corpus = SimpleNamespace(
+        train=TRAIN,
+        valid=HELD,
+        test="a cab; a bad bard, rabbi.",
+        text=TRAIN + HELD + "x",
+    )
     b = baseline(corpus, max_n=4)
     assert b == baseline(corpus, max_n=4)  # deterministic
     assert b["n"] in range(1, 5) and b["smoothing"] in ("add-k", "kneser-ney")
     counts = NGramCounts(TRAIN, Vocab.from_text(corpus.text), max_n=4)
-    model = (AddK(counts, b["n"], k=b["param"]) if b["smoothing"] == "add-k"
-             else KneserNey(counts, b["n"], discount=b["param"]))
+    model = (
+        AddK(counts, b["n"], k=b["param"])
+        if b["smoothing"] == "add-k"
+        else KneserNey(counts, b["n"], discount=b["param"])
+    )
     assert b["valid_bpc"] == model.bpc(HELD)
     assert b["test_bpc"] == model.bpc(corpus.test)
     assert b["valid_bpc"] == min(r["bpc"] for rows in b["table"].values() for r in rows)

@@ -6,7 +6,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted(p for p in (ROOT / "chapters").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+NOTEBOOKS = sorted(
+    p
+    for p in (ROOT / "chapters").rglob("*.ipynb")
+    if ".ipynb_checkpoints" not in p.parts
+)
 MARK = "# NBVAL_CHECK_OUTPUT"
 
 
@@ -28,19 +32,31 @@ def test_only_checked_cells_keep_outputs(path):
     for i, cell in enumerate(_code_cells(path)):
         if MARK in _source(cell):
             # nbval never compares a cell whose stored execution_count is empty
-            assert cell["outputs"], f"cell {i} is marked {MARK} but stores no output to compare"
-            assert cell["execution_count"] is not None, f"cell {i} is marked {MARK} but has no execution_count"
-            assert cell["metadata"].get("keep_output") is True, f"cell {i}: set metadata keep_output: true"
+            assert cell["outputs"], (
+                f"cell {i} is marked {MARK} but stores no output to compare"
+            )
+            assert cell["execution_count"] is not None, (
+                f"cell {i} is marked {MARK} but has no execution_count"
+            )
+            assert cell["metadata"].get("keep_output") is True, (
+                f"cell {i}: set metadata keep_output: true"
+            )
         else:
-            assert not cell["outputs"], f"cell {i} stores outputs: strip them (nbstripout --keep-count)"
+            assert not cell["outputs"], (
+                f"cell {i} stores outputs: strip them (nbstripout --keep-count)"
+            )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_notebook_checks_some_output(path):
-    assert any(MARK in _source(c) for c in _code_cells(path)), f"{path.name} has no {MARK} cell"
+    assert any(MARK in _source(c) for c in _code_cells(path)), (
+        f"{path.name} has no {MARK} cell"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_notebooks_are_in_the_toc(path):
     toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
-    assert str(path.relative_to(ROOT).with_suffix("")) in toc, f"{path} is not listed in _toc.yml"
+    assert str(path.relative_to(ROOT).with_suffix("")) in toc, (
+        f"{path} is not listed in _toc.yml"
+    )

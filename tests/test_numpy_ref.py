@@ -17,12 +17,18 @@ def _module(kind: str, num_layers: int, bias: bool = True, seed: int = 0) -> nn.
 
 
 def _state(kind: str, L: int, gen: torch.Generator, requires_grad: bool = False):
-    make = lambda: torch.randn(L, B, H, dtype=torch.double, generator=gen).requires_grad_(requires_grad)  # noqa: E731
+    make = lambda: torch.randn(
+        L, B, H, dtype=torch.double, generator=gen
+    ).requires_grad_(requires_grad)  # noqa: E731
     return (make(), make()) if kind == "LSTM" else make()
 
 
 def _np(state):
-    return tuple(s.detach().numpy() for s in state) if isinstance(state, tuple) else state.detach().numpy()
+    return (
+        tuple(s.detach().numpy() for s in state)
+        if isinstance(state, tuple)
+        else state.detach().numpy()
+    )
 
 
 def _flat(state) -> list[torch.Tensor]:
@@ -34,7 +40,10 @@ def _flat(state) -> list[torch.Tensor]:
 def test_forward_matches_torch(kind, num_layers):
     m = _module(kind, num_layers)
     gen = torch.Generator().manual_seed(1)
-    x, state = torch.randn(T, B, I, dtype=torch.double, generator=gen), _state(kind, num_layers, gen)
+    x, state = (
+        torch.randn(T, B, I, dtype=torch.double, generator=gen),
+        _state(kind, num_layers, gen),
+    )
     with torch.no_grad():
         ref_out, ref_final = m(x, state)
     out, final, _ = nr.forward(kind, nr.params_from_torch(m), x.numpy(), _np(state))
@@ -47,7 +56,9 @@ def test_forward_matches_torch(kind, num_layers):
 @pytest.mark.parametrize("kind", KINDS)
 def test_forward_zero_state_and_no_bias(kind):
     m = _module(kind, 2, bias=False)
-    x = torch.randn(T, B, I, dtype=torch.double, generator=torch.Generator().manual_seed(2))
+    x = torch.randn(
+        T, B, I, dtype=torch.double, generator=torch.Generator().manual_seed(2)
+    )
     with torch.no_grad():
         ref_out, _ = m(x)
     out, _, _ = nr.forward(kind, nr.params_from_torch(m), x.numpy())
@@ -64,7 +75,9 @@ def test_backward_matches_autograd(kind, num_layers, bias):
     state = _state(kind, num_layers, gen, requires_grad=True)
     out, final = m(x, state)
     dout = torch.randn(out.shape, dtype=torch.double, generator=gen)
-    dfinal = [torch.randn(s.shape, dtype=torch.double, generator=gen) for s in _flat(final)]
+    dfinal = [
+        torch.randn(s.shape, dtype=torch.double, generator=gen) for s in _flat(final)
+    ]
     loss = (out * dout).sum() + sum((s * d).sum() for s, d in zip(_flat(final), dfinal))
     loss.backward()
     ref = {n: p.grad.numpy() for n, p in m.named_parameters()}
@@ -72,20 +85,26 @@ def test_backward_matches_autograd(kind, num_layers, bias):
     for name, s in zip(("h0", "c0"), _flat(state)):
         ref[name] = s.grad.numpy()
 
-    _, _, cache = nr.forward(kind, nr.params_from_torch(m), x.detach().numpy(), _np(state))
+    _, _, cache = nr.forward(
+        kind, nr.params_from_torch(m), x.detach().numpy(), _np(state)
+    )
     dstate = tuple(d.numpy() for d in dfinal) if kind == "LSTM" else dfinal[0].numpy()
     grads = nr.backward(cache, dout.numpy(), dstate)
     assert set(grads) == set(ref)
     for name in ref:
         assert grads[name].shape == ref[name].shape, name
-        np.testing.assert_allclose(grads[name], ref[name], rtol=0, atol=1e-8, err_msg=name)
+        np.testing.assert_allclose(
+            grads[name], ref[name], rtol=0, atol=1e-8, err_msg=name
+        )
 
 
 def _loss_fn(kind, params, x, state, dout, dfinal):
     """A scalar loss of the numpy forward: a fixed random projection of outputs and final state."""
     out, final, _ = nr.forward(kind, params, x, state)
     finals = final if isinstance(final, tuple) else (final,)
-    return float((out * dout).sum() + sum((f * d).sum() for f, d in zip(finals, dfinal)))
+    return float(
+        (out * dout).sum() + sum((f * d).sum() for f, d in zip(finals, dfinal))
+    )
 
 
 def _problem(kind, seed):
@@ -102,7 +121,9 @@ def _problem(kind, seed):
 def _worst_fd_error(kind, params, x, state, dout, dfinal, grads, seed=0, eps=1e-6):
     """Largest relative error of `grads` against central differences, 3 random coordinates per array."""
     rng = np.random.default_rng(seed)
-    inputs = dict(params, x=x, h0=state[0]) | ({"c0": state[1]} if kind == "LSTM" else {})
+    inputs = dict(params, x=x, h0=state[0]) | (
+        {"c0": state[1]} if kind == "LSTM" else {}
+    )
     worst = 0.0
     for name, value in inputs.items():
         for flat in rng.choice(value.size, size=3, replace=False):
@@ -113,9 +134,15 @@ def _worst_fd_error(kind, params, x, state, dout, dfinal, grads, seed=0, eps=1e-
                 v[idx] += sign * eps
                 new = dict(inputs, **{name: v})
                 s = (new["h0"], new["c0"]) if kind == "LSTM" else new["h0"]
-                losses.append(_loss_fn(kind, {n: new[n] for n in params}, new["x"], s, dout, dfinal))
+                losses.append(
+                    _loss_fn(
+                        kind, {n: new[n] for n in params}, new["x"], s, dout, dfinal
+                    )
+                )
             numeric, analytic = (losses[0] - losses[1]) / (2 * eps), grads[name][idx]
-            worst = max(worst, abs(numeric - analytic) / max(abs(numeric), abs(analytic), 1e-3))
+            worst = max(
+                worst, abs(numeric - analytic) / max(abs(numeric), abs(analytic), 1e-3)
+            )
     return worst
 
 
@@ -135,8 +162,15 @@ def test_finite_difference_check_can_fail():
     _, _, cache = nr.forward("LSTM", params, x, state)
     good = nr.backward(cache, dout, dfinal)
     lc = cache.layers[1]
-    wrong = dict(lc.gates, f=np.zeros_like(lc.gates["f"]))  # backward now thinks dc_{t-1} = 0
-    broken = nr.Cache("LSTM", cache.params, (cache.layers[0], nr.LayerCache(lc.x, lc.h, lc.c, wrong)), True)
+    wrong = dict(
+        lc.gates, f=np.zeros_like(lc.gates["f"])
+    )  # backward now thinks dc_{t-1} = 0
+    broken = nr.Cache(
+        "LSTM",
+        cache.params,
+        (cache.layers[0], nr.LayerCache(lc.x, lc.h, lc.c, wrong)),
+        True,
+    )
     bad = nr.backward(broken, dout, dfinal)
     assert _worst_fd_error("LSTM", params, x, state, dout, dfinal, good) < 1e-6
     assert _worst_fd_error("LSTM", params, x, state, dout, dfinal, bad) > 1e-2
@@ -150,16 +184,27 @@ def test_head_loss_matches_torch():
     targets = torch.randint(0, V, (T, B), generator=gen)
     loss = nn.functional.cross_entropy(head(h).reshape(-1, V), targets.reshape(-1))
     loss.backward()
-    ours, grads = nr.head_loss(h.detach().numpy(), head.weight.detach().numpy(), head.bias.detach().numpy(), targets.numpy())
+    ours, grads = nr.head_loss(
+        h.detach().numpy(),
+        head.weight.detach().numpy(),
+        head.bias.detach().numpy(),
+        targets.numpy(),
+    )
     assert abs(ours - loss.item()) < 1e-12
     np.testing.assert_allclose(grads["h"], h.grad.numpy(), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(grads["weight"], head.weight.grad.numpy(), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(grads["bias"], head.bias.grad.numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        grads["weight"], head.weight.grad.numpy(), rtol=0, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        grads["bias"], head.bias.grad.numpy(), rtol=0, atol=1e-12
+    )
 
 
 def test_head_loss_is_stable_for_large_logits():
     h = np.full((1, 1, 2), 1000.0)
-    loss, grads = nr.head_loss(h, np.array([[1.0, 0.0], [0.0, 0.0]]), np.zeros(2), np.array([[0]]))
+    loss, grads = nr.head_loss(
+        h, np.array([[1.0, 0.0], [0.0, 0.0]]), np.zeros(2), np.array([[0]])
+    )
     assert loss == pytest.approx(0.0) and np.isfinite(grads["h"]).all()
 
 
@@ -167,7 +212,9 @@ def test_init_params_match_torch_layout():
     for kind in KINDS:
         ours = nr.init_params(kind, I, H, 2, seed=0)
         ref = nr.params_from_torch(_module(kind, 2))
-        assert {n: p.shape for n, p in ours.items()} == {n: p.shape for n, p in ref.items()}
+        assert {n: p.shape for n, p in ours.items()} == {
+            n: p.shape for n, p in ref.items()
+        }
         assert all(np.abs(p).max() <= H**-0.5 for p in ours.values())
     assert "bias_ih_l0" not in nr.init_params("RNN", I, H, bias=False)
     a, b = nr.init_params("GRU", I, H, seed=1), nr.init_params("GRU", I, H, seed=1)

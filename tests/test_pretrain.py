@@ -9,7 +9,12 @@ import pytest
 import torch
 
 from rnnviz import pretrain as pt
-from rnnviz.checkpoints import ChecksumError, load_checkpoint, round_weights, save_checkpoint
+from rnnviz.checkpoints import (
+    ChecksumError,
+    load_checkpoint,
+    round_weights,
+    save_checkpoint,
+)
 from rnnviz.corpus import load_corpus
 from rnnviz.data import Vocab
 from rnnviz.models import CharLM
@@ -25,7 +30,9 @@ def test_cosine_schedule_follows_the_formula():
         assert f(s) == pytest.approx(s / warmup)
     for s in (51, 200, 377, 500):
         t = (s - warmup) / (steps - warmup)
-        assert f(s) == pytest.approx(final + (1 - final) * (1 + math.cos(math.pi * t)) / 2)
+        assert f(s) == pytest.approx(
+            final + (1 - final) * (1 + math.cos(math.pi * t)) / 2
+        )
     assert f(10_000) == pytest.approx(final)  # stays at the floor after the end
     values = [f(s) for s in range(warmup, steps + 1)]
     assert all(a >= b for a, b in zip(values, values[1:]))  # monotone decay
@@ -53,7 +60,16 @@ def test_lr_schedule_sets_the_optimizer_lr_every_step(loop):
 
     opt.step = spy
     sched = cosine_schedule(6, warmup=2, final=0.2)
-    loop(model, ids, steps=6, batch_size=2, seq_len=8, optimizer=opt, progress=False, lr_schedule=sched)
+    loop(
+        model,
+        ids,
+        steps=6,
+        batch_size=2,
+        seq_len=8,
+        optimizer=opt,
+        progress=False,
+        lr_schedule=sched,
+    )
     assert seen == pytest.approx([0.5 * sched(s) for s in range(1, 7)])
 
 
@@ -62,10 +78,25 @@ def test_lr_schedule_must_be_callable_and_finite():
     vocab = Vocab.from_text(text)
     model = CharLM(len(vocab), 4, cell="rnn", embed_size=2, seed=0)
     with pytest.raises(TypeError, match="lr_schedule"):
-        train(model, vocab.encode(text), steps=2, batch_size=2, seq_len=4, progress=False, lr_schedule=0.5)
+        train(
+            model,
+            vocab.encode(text),
+            steps=2,
+            batch_size=2,
+            seq_len=4,
+            progress=False,
+            lr_schedule=0.5,
+        )
     with pytest.raises(ValueError, match="lr_schedule"):
-        train(model, vocab.encode(text), steps=2, batch_size=2, seq_len=4, progress=False,
-              lr_schedule=lambda s: float("nan"))
+        train(
+            model,
+            vocab.encode(text),
+            steps=2,
+            batch_size=2,
+            seq_len=4,
+            progress=False,
+            lr_schedule=lambda s: float("nan"),
+        )
 
 
 # ------------------------------------------------------ half-precision storage
@@ -73,7 +104,9 @@ def test_float16_checkpoint_round_trips_exactly_after_rounding(tmp_path):
     vocab = Vocab.from_text("hello world\n")
     model = CharLM(len(vocab), 16, num_layers=2, cell="lstm", embed_size=8, seed=3)
     round_weights(model, torch.float16)
-    for v in model.state_dict().values():  # every weight is now representable in float16
+    for (
+        v
+    ) in model.state_dict().values():  # every weight is now representable in float16
         assert torch.equal(v, v.half().float())
     path = tmp_path / "m.pt"
     save_checkpoint(path, model, vocab, {"note": "x"}, dtype=torch.float16)
@@ -99,15 +132,29 @@ def test_float16_checkpoint_is_half_the_size(tmp_path):
 def test_save_checkpoint_rejects_integer_dtype(tmp_path):
     vocab = Vocab.from_text("ab")
     with pytest.raises(ValueError, match="dtype"):
-        save_checkpoint(tmp_path / "c.pt", CharLM(2, 4, seed=0), vocab, dtype=torch.int8)
+        save_checkpoint(
+            tmp_path / "c.pt", CharLM(2, 4, seed=0), vocab, dtype=torch.int8
+        )
 
 
 # ------------------------------------------------------------ the command
 @pytest.fixture
 def tiny_configs(monkeypatch):
-    tiny = {c: dict(model=dict(hidden_size=8, num_layers=1, embed_size=4, dropout=0.0),
-                    train=dict(steps=3, batch_size=4, seq_len=16, lr=1e-2, clip=1.0, warmup=1, final=0.1))
-            for c in pt.CONFIGS}
+    tiny = {
+        c: dict(
+            model=dict(hidden_size=8, num_layers=1, embed_size=4, dropout=0.0),
+            train=dict(
+                steps=3,
+                batch_size=4,
+                seq_len=16,
+                lr=1e-2,
+                clip=1.0,
+                warmup=1,
+                final=0.1,
+            ),
+        )
+        for c in pt.CONFIGS
+    }
     monkeypatch.setattr(pt, "CONFIGS", tiny)
     return tiny
 
@@ -124,7 +171,9 @@ def test_pretrain_writes_a_verified_deterministic_checkpoint(tmp_path, tiny_conf
     assert meta["parameters"] == a.model.num_parameters()
     corpus = load_corpus()
     test_ids = a.vocab.encode(corpus.test)
-    assert meta["test_nats"] == pytest.approx(evaluate(a.model, test_ids, batch_size=32), abs=1e-6)
+    assert meta["test_nats"] == pytest.approx(
+        evaluate(a.model, test_ids, batch_size=32), abs=1e-6
+    )
     assert meta["test_bpc"] == pytest.approx(meta["test_nats"] / math.log(2))
     assert len(meta["history"]["val_loss"]) == len(meta["history"]["eval_step"]) >= 1
     json.dumps(meta)
@@ -147,7 +196,11 @@ def test_shipped_checkpoint_is_pinned_and_within_budget(cell):
     ck = pt.load_pretrained(cell)
     meta = ck.metadata
     assert ck.sha256 == pt.PRETRAINED_SHA256[cell]
-    assert ck.model.config == {**pt.CONFIGS[cell]["model"], "cell": cell, "vocab_size": len(ck.vocab)}
+    assert ck.model.config == {
+        **pt.CONFIGS[cell]["model"],
+        "cell": cell,
+        "vocab_size": len(ck.vocab),
+    }
     assert meta["steps"] == pt.CONFIGS[cell]["train"]["steps"]
     assert meta["threads"] == 2
     assert meta["seconds"] <= pt.BUDGET_SECONDS[cell]

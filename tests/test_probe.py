@@ -15,7 +15,9 @@ TOL = 1e-5  # the contract: max abs difference below 1e-5 in float32
 def _module(kind, layers, batch_first, bias=True, seed=0):
     torch.manual_seed(seed)
     if kind == "RNN-relu":
-        return nn.RNN(5, 8, layers, batch_first=batch_first, bias=bias, nonlinearity="relu")
+        return nn.RNN(
+            5, 8, layers, batch_first=batch_first, bias=bias, nonlinearity="relu"
+        )
     return getattr(nn, kind)(5, 8, layers, batch_first=batch_first, bias=bias)
 
 
@@ -23,7 +25,9 @@ def _maxdiff(a, b):
     return float(np.abs(np.asarray(a) - b.detach().numpy()).max())
 
 
-CASES = list(itertools.product(["RNN", "RNN-relu", "LSTM", "GRU"], [1, 2, 3], [False, True]))
+CASES = list(
+    itertools.product(["RNN", "RNN-relu", "LSTM", "GRU"], [1, 2, 3], [False, True])
+)
 
 
 @pytest.mark.parametrize("kind,layers,batch_first", CASES)
@@ -71,12 +75,19 @@ def test_lstm_gates_match_an_independent_computation():
     x = torch.randn(7, 3, 5, generator=torch.Generator().manual_seed(7))
     tr = probe(m, x)
     out, _ = m(x)
-    h_prev = torch.cat([torch.zeros(1, 3, 8), out[:-1]])  # (T, B, H) from the fused module
+    h_prev = torch.cat(
+        [torch.zeros(1, 3, 8), out[:-1]]
+    )  # (T, B, H) from the fused module
     H = 8
     act = {"i": torch.sigmoid, "f": torch.sigmoid, "g": torch.tanh, "o": torch.sigmoid}
     for k, name in enumerate("ifgo"):
         rows = slice(k * H, (k + 1) * H)
-        pre = (x @ m.weight_ih_l0[rows].T + m.bias_ih_l0[rows] + h_prev @ m.weight_hh_l0[rows].T + m.bias_hh_l0[rows])
+        pre = (
+            x @ m.weight_ih_l0[rows].T
+            + m.bias_ih_l0[rows]
+            + h_prev @ m.weight_hh_l0[rows].T
+            + m.bias_hh_l0[rows]
+        )
         assert _maxdiff(tr.layers[0].gates[name], act[name](pre)) < TOL
 
 
@@ -172,7 +183,9 @@ def test_forcing_lstm_gates_changes_the_state_as_the_equations_say():
     # forget gate open and input gate shut: the cell keeps c0 exactly
     tr = probe(m, x, (h0, c0), force={"f": 1.0, "i": 0.0})
     for l in range(2):
-        np.testing.assert_allclose(tr.layers[l].c, np.broadcast_to(c0[l].numpy(), (6, 3, 8)), atol=1e-6)
+        np.testing.assert_allclose(
+            tr.layers[l].c, np.broadcast_to(c0[l].numpy(), (6, 3, 8)), atol=1e-6
+        )
         assert (tr.layers[l].gates["f"] == 1).all()
     # forcing only layer 1 leaves layer 0 as the module computes it
     tr1 = probe(m, x, (h0, c0), force={"f": 0.0}, force_layers=[1])
@@ -183,8 +196,12 @@ def test_forcing_lstm_gates_changes_the_state_as_the_equations_say():
     nan_force = torch.full((8,), float("nan"))
     nan_force[2] = 0.0
     tr2 = probe(m, x, (h0, c0), force={"o": nan_force})
-    assert (tr2.layers[0].gates["o"][:, :, 2] == 0).all() and (tr2.layers[0].h[:, :, 2] == 0).all()
-    np.testing.assert_allclose(tr2.layers[0].gates["o"][0, :, 3], ref.layers[0].gates["o"][0, :, 3])
+    assert (tr2.layers[0].gates["o"][:, :, 2] == 0).all() and (
+        tr2.layers[0].h[:, :, 2] == 0
+    ).all()
+    np.testing.assert_allclose(
+        tr2.layers[0].gates["o"][0, :, 3], ref.layers[0].gates["o"][0, :, 3]
+    )
 
 
 def test_forcing_gru_gates():
@@ -192,10 +209,16 @@ def test_forcing_gru_gates():
     g = torch.Generator().manual_seed(16)
     x, h0 = torch.randn(5, 2, 5, generator=g), torch.randn(1, 2, 8, generator=g)
     tr = probe(m, x, h0, force={"z": 1.0})  # update gate shut: the state never changes
-    np.testing.assert_allclose(tr.layers[0].h, np.broadcast_to(h0[0].numpy(), (5, 2, 8)), atol=1e-6)
-    tr = probe(m, x, h0, force={"r": 0.0})  # reset: the candidate ignores the past entirely
+    np.testing.assert_allclose(
+        tr.layers[0].h, np.broadcast_to(h0[0].numpy(), (5, 2, 8)), atol=1e-6
+    )
+    tr = probe(
+        m, x, h0, force={"r": 0.0}
+    )  # reset: the candidate ignores the past entirely
     n_ref = torch.tanh(x @ m.weight_ih_l0[16:].T + m.bias_ih_l0[16:])
-    np.testing.assert_allclose(tr.layers[0].gates["n"], n_ref.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        tr.layers[0].gates["n"], n_ref.detach().numpy(), atol=1e-6
+    )
 
 
 def test_forcing_errors():

@@ -8,18 +8,32 @@ import torch
 
 from rnnviz.data import UnknownCharacterError, Vocab
 from rnnviz.models import CharLM, sample
-from rnnviz.sampling import (LAB_SETTINGS, Loop, choose, describe, distinct_n, entropy_bits, filter_logits,
-                             find_loop, generate, generate_many, run_lab)
+from rnnviz.sampling import (
+    LAB_SETTINGS,
+    Loop,
+    choose,
+    describe,
+    distinct_n,
+    entropy_bits,
+    filter_logits,
+    find_loop,
+    generate,
+    generate_many,
+    run_lab,
+)
 
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n"
 VOCAB = Vocab.from_text(TEXT)
 
 
 def _model(cell="lstm"):
-    return CharLM(len(VOCAB), hidden_size=16, embed_size=8, cell=cell, seed=0, vocab=VOCAB)
+    return CharLM(
+        len(VOCAB), hidden_size=16, embed_size=8, cell=cell, seed=0, vocab=VOCAB
+    )
 
 
 # --- plain references, written without the code under test ------------------------------------------------------
+
 
 def softmax(z):
     z = np.asarray(z, dtype=float)
@@ -48,11 +62,17 @@ def ref_filter(z, temperature=1.0, top_k=None, top_p=None):
     return np.where(keep, z, -np.inf)
 
 
-CASES = [dict(temperature=t, top_k=k, top_p=p) for t in (0.3, 1.0, 1.7) for k in (None, 1, 3, 10, 100)
-         for p in (None, 0.05, 0.5, 0.9, 1.0)]
+CASES = [
+    dict(temperature=t, top_k=k, top_p=p)
+    for t in (0.3, 1.0, 1.7)
+    for k in (None, 1, 3, 10, 100)
+    for p in (None, 0.05, 0.5, 0.9, 1.0)
+]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"T{c['temperature']}-k{c['top_k']}-p{c['top_p']}")
+@pytest.mark.parametrize(
+    "case", CASES, ids=lambda c: f"T{c['temperature']}-k{c['top_k']}-p{c['top_p']}"
+)
 def test_filter_logits_matches_the_reference(case):
     gen = torch.Generator().manual_seed(0)
     z = torch.randn(6, 40, generator=gen, dtype=torch.float64) * 2  # (B, V)
@@ -60,42 +80,87 @@ def test_filter_logits_matches_the_reference(case):
     assert out.shape == z.shape and out.dtype == z.dtype
     for row, got in zip(z, out):
         np.testing.assert_array_equal(got.numpy(), ref_filter(row.numpy(), **case))
-    np.testing.assert_array_equal(filter_logits(z[2], **case).numpy(), out[2].numpy())  # (V,) works the same
+    np.testing.assert_array_equal(
+        filter_logits(z[2], **case).numpy(), out[2].numpy()
+    )  # (V,) works the same
 
 
 def test_temperature_is_softmax_of_z_over_t_and_greedy_is_argmax():
     z = torch.tensor([1.5, -0.3, 2.2, 0.0, 2.2, -4.0], dtype=torch.float64)
     for t in (0.1, 0.5, 1.0, 2.0, 10.0):
         expected = np.exp(z.numpy() / t) / np.exp(z.numpy() / t).sum()
-        np.testing.assert_allclose(torch.softmax(filter_logits(z, t), -1).numpy(), expected, rtol=1e-12)
+        np.testing.assert_allclose(
+            torch.softmax(filter_logits(z, t), -1).numpy(), expected, rtol=1e-12
+        )
     assert int(choose(z, "greedy")) == 2  # argmax, the lower index of the tie
     batch = torch.randn(50, 9, generator=torch.Generator().manual_seed(3))
-    np.testing.assert_array_equal(choose(batch, "greedy").numpy(), batch.numpy().argmax(1))
+    np.testing.assert_array_equal(
+        choose(batch, "greedy").numpy(), batch.numpy().argmax(1)
+    )
     # the limits: T -> 0 puts everything on the argmax, T -> infinity is uniform
-    np.testing.assert_allclose(torch.softmax(filter_logits(batch, 1e-4), -1).numpy(),
-                               np.eye(9)[batch.numpy().argmax(1)], atol=1e-12)
-    np.testing.assert_allclose(torch.softmax(filter_logits(batch, 1e6), -1).numpy(), 1 / 9, rtol=1e-4)
+    np.testing.assert_allclose(
+        torch.softmax(filter_logits(batch, 1e-4), -1).numpy(),
+        np.eye(9)[batch.numpy().argmax(1)],
+        atol=1e-12,
+    )
+    np.testing.assert_allclose(
+        torch.softmax(filter_logits(batch, 1e6), -1).numpy(), 1 / 9, rtol=1e-4
+    )
 
 
 def test_cuts_keep_at_least_one_and_break_ties_by_index():
     z = torch.tensor([1.0, 3.0, 3.0, 0.0, 3.0])
-    assert torch.isfinite(filter_logits(z, top_k=2)).tolist() == [False, True, True, False, False]
+    assert torch.isfinite(filter_logits(z, top_k=2)).tolist() == [
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
     flat = torch.zeros(4)
-    assert torch.isfinite(filter_logits(flat, top_p=0.5)).tolist() == [True, True, False, False]  # .25+.25 reach .5
-    assert torch.isfinite(filter_logits(flat, top_p=0.51)).tolist() == [True, True, True, False]
+    assert torch.isfinite(filter_logits(flat, top_p=0.5)).tolist() == [
+        True,
+        True,
+        False,
+        False,
+    ]  # .25+.25 reach .5
+    assert torch.isfinite(filter_logits(flat, top_p=0.51)).tolist() == [
+        True,
+        True,
+        True,
+        False,
+    ]
     for p in (1e-12, 0.01):
-        assert torch.isfinite(filter_logits(flat, top_p=p)).sum() == 1  # the nucleus is never empty
-        assert torch.isfinite(filter_logits(z, top_p=p)).tolist() == [False, True, False, False, False]
+        assert (
+            torch.isfinite(filter_logits(flat, top_p=p)).sum() == 1
+        )  # the nucleus is never empty
+        assert torch.isfinite(filter_logits(z, top_p=p)).tolist() == [
+            False,
+            True,
+            False,
+            False,
+            False,
+        ]
     assert torch.isfinite(filter_logits(z, top_k=50)).all()  # k >= V keeps everything
-    many = torch.zeros(2, 5000)  # long rows of ties, where an unstable sort would scramble the order
+    many = torch.zeros(
+        2, 5000
+    )  # long rows of ties, where an unstable sort would scramble the order
     many[:, ::7] = 1.0
-    np.testing.assert_array_equal(torch.isfinite(filter_logits(many, top_k=20))[0].nonzero().squeeze(1).numpy(),
-                                  np.arange(0, 20 * 7, 7))
+    np.testing.assert_array_equal(
+        torch.isfinite(filter_logits(many, top_k=20))[0].nonzero().squeeze(1).numpy(),
+        np.arange(0, 20 * 7, 7),
+    )
     q = np.arange(0, 5000, 7)  # the tied best ones, in order
-    top = torch.isfinite(filter_logits(many, top_p=0.01))[1].nonzero().squeeze(1).numpy()
-    np.testing.assert_array_equal(top, q[:len(top)])
+    top = (
+        torch.isfinite(filter_logits(many, top_p=0.01))[1].nonzero().squeeze(1).numpy()
+    )
+    np.testing.assert_array_equal(top, q[: len(top)])
     masked = torch.tensor([0.0, -math.inf, 1.0])  # -inf logits stay excluded
-    assert torch.isfinite(filter_logits(masked, 2.0, top_k=3, top_p=1.0)).tolist() == [True, False, True]
+    assert torch.isfinite(filter_logits(masked, 2.0, top_k=3, top_p=1.0)).tolist() == [
+        True,
+        False,
+        True,
+    ]
 
 
 def test_filter_logits_does_not_change_its_input():
@@ -108,26 +173,44 @@ def test_filter_logits_does_not_change_its_input():
 
 def test_entropy_in_bits():
     assert float(entropy_bits(torch.zeros(8))) == pytest.approx(3.0)
-    assert float(entropy_bits(torch.tensor([0.0, -math.inf, 0.0, -math.inf]))) == pytest.approx(1.0)
-    z = torch.randn(5, 11, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    assert float(
+        entropy_bits(torch.tensor([0.0, -math.inf, 0.0, -math.inf]))
+    ) == pytest.approx(1.0)
+    z = torch.randn(
+        5, 11, generator=torch.Generator().manual_seed(2), dtype=torch.float64
+    )
     expected = [-(softmax(r) * np.log2(softmax(r))).sum() for r in z.numpy()]
     np.testing.assert_allclose(entropy_bits(z).numpy(), expected, rtol=1e-12)
 
 
-@pytest.mark.parametrize("kw", [dict(strategy="temperature", temperature=0.7),
-                                dict(strategy="top-k", top_k=4, temperature=1.3),
-                                dict(strategy="top-p", top_p=0.8)], ids=lambda kw: kw["strategy"])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(strategy="temperature", temperature=0.7),
+        dict(strategy="top-k", top_k=4, temperature=1.3),
+        dict(strategy="top-p", top_p=0.8),
+    ],
+    ids=lambda kw: kw["strategy"],
+)
 def test_sampled_frequencies_match_the_filtered_probabilities(kw):
     z = torch.tensor([2.0, 1.5, 1.4, 0.3, 0.0, -0.5, -1.0, -2.5])  # (V,)
     N = 200_000
-    ids = choose(z.expand(N, -1), generator=torch.Generator().manual_seed(42), **kw)  # (N,)
+    ids = choose(
+        z.expand(N, -1), generator=torch.Generator().manual_seed(42), **kw
+    )  # (N,)
     counts = np.bincount(ids.numpy(), minlength=len(z))
-    q = softmax(ref_filter(z.numpy(), kw.get("temperature", 1.0), kw.get("top_k"), kw.get("top_p")))
+    q = softmax(
+        ref_filter(
+            z.numpy(), kw.get("temperature", 1.0), kw.get("top_k"), kw.get("top_p")
+        )
+    )
     assert (counts[q == 0] == 0).all(), "a character outside the cut was drawn"
     kept = q > 0
     chi2 = (((counts[kept] - N * q[kept]) ** 2) / (N * q[kept])).sum()
     df = kept.sum() - 1
-    assert chi2 < df + 6 * math.sqrt(2 * df), f"chi-square {chi2:.1f} with {df} degrees of freedom"
+    assert chi2 < df + 6 * math.sqrt(2 * df), (
+        f"chi-square {chi2:.1f} with {df} degrees of freedom"
+    )
 
 
 def test_generate_is_deterministic_and_leaves_global_state_alone():
@@ -138,20 +221,30 @@ def test_generate_is_deterministic_and_leaves_global_state_alone():
     b = generate(m, VOCAB, "Bef", 40, strategy="top-p", top_p=0.9, seed=5)
     c = generate(m, VOCAB, "Bef", 40, strategy="top-p", top_p=0.9, seed=6)
     assert a == b and a.text != c.text and len(a.text) == 40
-    assert torch.equal(torch.random.get_rng_state(), rng), "generate touched the global random state"
+    assert torch.equal(torch.random.get_rng_state(), rng), (
+        "generate touched the global random state"
+    )
     assert m.training, "generate must put the model back in training mode"
 
 
 def test_sampling_with_temperature_writes_what_models_sample_writes():
     m = _model("gru")
     for t in (0.5, 1.0):
-        gen = generate(m, VOCAB, "First", 60, strategy="temperature", temperature=t, seed=11)
+        gen = generate(
+            m, VOCAB, "First", 60, strategy="temperature", temperature=t, seed=11
+        )
         assert "First" + gen.text == sample(m, "First", 60, temperature=t, seed=11)
-    assert generate(m, VOCAB, "First", 30, strategy="greedy").text == sample(m, "First", 30, temperature=0)[5:]
+    assert (
+        generate(m, VOCAB, "First", 30, strategy="greedy").text
+        == sample(m, "First", 30, temperature=0)[5:]
+    )
 
 
-@pytest.mark.parametrize("kw", [dict(strategy="greedy"), dict(strategy="top-k", top_k=3, temperature=0.8)],
-                         ids=["greedy", "top-k"])
+@pytest.mark.parametrize(
+    "kw",
+    [dict(strategy="greedy"), dict(strategy="top-k", top_k=3, temperature=0.8)],
+    ids=["greedy", "top-k"],
+)
 def test_every_record_matches_one_teacher_forced_pass(kw):
     """The records agree with the model read once over prompt + generated text."""
     m = _model()
@@ -159,20 +252,30 @@ def test_every_record_matches_one_teacher_forced_pass(kw):
     gen = generate(m, VOCAB, prompt, 30, seed=2, top=4, **kw)
     with torch.no_grad():
         logits, _ = m(VOCAB.encode(prompt + gen.text)[None])
-    z = logits[0, len(prompt) - 1:-1].double().numpy()  # (n, V): the scores before each generated character
+    z = (
+        logits[0, len(prompt) - 1 : -1].double().numpy()
+    )  # (n, V): the scores before each generated character
     ids = VOCAB.encode(gen.text).numpy()
     for t, step in enumerate(gen.steps):
         p = softmax(z[t])
         assert step.prob == pytest.approx(p[ids[t]], rel=1e-5)
         assert step.entropy == pytest.approx(-(p * np.log2(p)).sum(), rel=1e-5)
-        assert [c for c, _ in step.top] == [VOCAB.chars[i] for i in np.argsort(-p, kind="stable")[:4]]
+        assert [c for c, _ in step.top] == [
+            VOCAB.chars[i] for i in np.argsort(-p, kind="stable")[:4]
+        ]
         if kw["strategy"] == "greedy":
-            assert ids[t] == z[t].argmax() and step.prob_filtered == 1.0 and step.support == 1
+            assert (
+                ids[t] == z[t].argmax()
+                and step.prob_filtered == 1.0
+                and step.support == 1
+            )
         else:
             q = softmax(ref_filter(z[t], 0.8, 3))
             assert q[ids[t]] > 0 and step.support == 3
             assert step.prob_filtered == pytest.approx(q[ids[t]], rel=1e-5)
-            assert step.entropy_filtered == pytest.approx(-(q[q > 0] * np.log2(q[q > 0])).sum(), rel=1e-5)
+            assert step.entropy_filtered == pytest.approx(
+                -(q[q > 0] * np.log2(q[q > 0])).sum(), rel=1e-5
+            )
     assert gen.surprisal == pytest.approx(-np.log2(gen.probs))
     st = gen.stats()
     assert st["surprisal_bits"] == pytest.approx(gen.surprisal.mean())
@@ -181,9 +284,18 @@ def test_every_record_matches_one_teacher_forced_pass(kw):
 
 def test_generate_many_and_the_lab():
     m = _model()
-    gens = generate_many(m, VOCAB, "we ", 25, 3, strategy="temperature", temperature=1.2, seed=0)
-    assert len(gens) == 3 and len({g.text for g in gens}) == 3 and all(g.prompt == "we " for g in gens)
-    assert generate(m, VOCAB, "we", 0).text == "" and generate(m, VOCAB, "we", 0).steps == ()
+    gens = generate_many(
+        m, VOCAB, "we ", 25, 3, strategy="temperature", temperature=1.2, seed=0
+    )
+    assert (
+        len(gens) == 3
+        and len({g.text for g in gens}) == 3
+        and all(g.prompt == "we " for g in gens)
+    )
+    assert (
+        generate(m, VOCAB, "we", 0).text == ""
+        and generate(m, VOCAB, "we", 0).steps == ()
+    )
     with pytest.raises(ValueError, match="need at least 4 generated characters"):
         generate(m, VOCAB, "we", 3).stats()
     lab = run_lab(m, VOCAB, "we ", 10, seed=1)
@@ -235,7 +347,9 @@ def test_repetition_measures():
     assert distinct_n("abab", 2) == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="no 3-grams"):
         distinct_n("ab", 3)
-    assert find_loop("intro: " + "the king, " * 4) == Loop(start=6, period=10)  # the space before 'the' repeats too
+    assert find_loop("intro: " + "the king, " * 4) == Loop(
+        start=6, period=10
+    )  # the space before 'the' repeats too
     assert find_loop("xyz" + "ab" * 2) is None  # two repeats are not enough
     assert find_loop("xyz" + "ab" * 2, min_repeats=2) == Loop(start=3, period=2)
     assert find_loop("the quick brown fox") is None
@@ -243,7 +357,7 @@ def test_repetition_measures():
 
 
 def test_sampling_lab_widget_regenerates_when_a_control_changes():
-    from rnnviz.sampling_widgets import sampling_lab
+    from rnnviz.viz.sampling_widgets import sampling_lab
 
     m = _model()
     lab = sampling_lab(m, VOCAB, prompt="hear", length=30)
@@ -252,17 +366,26 @@ def test_sampling_lab_widget_regenerates_when_a_control_changes():
     lab.temperature.value = 0.5
     second = lab.output.value
     assert second != first and "T = 0.5" in second
-    expected = generate(m, VOCAB, "hear", 30, strategy="temperature", temperature=0.5, seed=0)
+    expected = generate(
+        m, VOCAB, "hear", 30, strategy="temperature", temperature=0.5, seed=0
+    )
     assert lab.settings() == dict(strategy="temperature", seed=0, temperature=0.5)
     assert f"{expected.stats()['surprisal_bits']:.2f} bits" in second
     lab.strategy.value = "top-k"
-    assert "top-k, k = 10" in lab.output.value and not lab.top_k.disabled and lab.top_p.disabled
+    assert (
+        "top-k, k = 10" in lab.output.value
+        and not lab.top_k.disabled
+        and lab.top_p.disabled
+    )
     lab.strategy.value = "greedy"
     assert lab.temperature.disabled and lab.output.value.count('class="c h') == 30
     lab.length.value = 50
     assert lab.output.value.count('class="c h') == 50
     lab.prompt.value = "Qu!x"
-    assert "not in the vocabulary" in lab.output.value and "&#x27;!&#x27;" in lab.output.value
+    assert (
+        "not in the vocabulary" in lab.output.value
+        and "&#x27;!&#x27;" in lab.output.value
+    )
     lab.prompt.value = "hear"
     lab.seed.value = 1
     assert lab.output.value.count('class="c h') == 50

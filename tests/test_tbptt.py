@@ -16,7 +16,10 @@ from rnnviz.data import Vocab, num_stream_batches, stream_batches
 from rnnviz.models import CharLM
 from rnnviz.tbptt import DivergedError, clip_gradients, detach_state, train_stateful
 
-TEXT = "to be, or not to be: that is the question.\nwhether 'tis nobler in the mind to suffer\n" * 6
+TEXT = (
+    "to be, or not to be: that is the question.\nwhether 'tis nobler in the mind to suffer\n"
+    * 6
+)
 VOCAB = Vocab.from_text(TEXT)
 IDS = VOCAB.encode(TEXT)  # (N,)
 B, T = 3, 7
@@ -40,7 +43,10 @@ def _params(model):
 
 def test_detach_state_tensor_tuple_nested_and_none():
     w = torch.randn(3, requires_grad=True)
-    h, c = torch.randn(1, 2, 3) * w, torch.randn(1, 2, 3) + w  # (layers, B, H), with a graph
+    h, c = (
+        torch.randn(1, 2, 3) * w,
+        torch.randn(1, 2, 3) + w,
+    )  # (layers, B, H), with a graph
     for state in (h, (h, c), [h, (c, h)]):
         out = detach_state(state)
         flat_in, flat_out = _flatten(state), _flatten(out)
@@ -48,7 +54,9 @@ def test_detach_state_tensor_tuple_nested_and_none():
         for a, b in zip(flat_in, flat_out):
             assert a.grad_fn is not None  # the input keeps its graph
             assert b.grad_fn is None and not b.requires_grad
-            assert torch.equal(a, b) and a.data_ptr() == b.data_ptr()  # same values, no copy
+            assert (
+                torch.equal(a, b) and a.data_ptr() == b.data_ptr()
+            )  # same values, no copy
     assert detach_state(None) is None
 
 
@@ -71,7 +79,9 @@ def test_detached_gradient_is_the_window_alone_and_attached_is_full_bptt(cell):
     (x1, y1), (x2, y2) = list(stream_batches(IDS, B, T))[:2]
 
     def grads(loss):
-        return torch.cat([g.flatten() for g in torch.autograd.grad(loss, _params(model))])
+        return torch.cat(
+            [g.flatten() for g in torch.autograd.grad(loss, _params(model))]
+        )
 
     _, h1 = model(x1)
     logits, _ = model(x2, detach_state(h1))
@@ -83,7 +93,9 @@ def test_detached_gradient_is_the_window_alone_and_attached_is_full_bptt(cell):
         _, h_const = model(x1)
     logits, _ = model(x2, h_const)
     ref_window = grads(_ce(logits, y2))
-    logits, _ = model(torch.cat([x1, x2], 1))  # reference 2: one forward over both windows
+    logits, _ = model(
+        torch.cat([x1, x2], 1)
+    )  # reference 2: one forward over both windows
     ref_full = grads(_ce(logits[:, T:], y2))
 
     assert torch.allclose(g_detached, ref_window, atol=1e-6)
@@ -112,11 +124,22 @@ def test_train_stateful_matches_explicit_sgd_steps(state, cell):
     lr = 0.5
     model = _model(cell)
     ref = copy.deepcopy(model)
-    train_stateful(model, IDS, steps=3, batch_size=B, seq_len=T, state=state, clip=None, progress=False,
-                   optimizer=torch.optim.SGD(model.parameters(), lr=lr))
+    train_stateful(
+        model,
+        IDS,
+        steps=3,
+        batch_size=B,
+        seq_len=T,
+        state=state,
+        clip=None,
+        progress=False,
+        optimizer=torch.optim.SGD(model.parameters(), lr=lr),
+    )
     h = None
     for x, y in list(stream_batches(IDS, B, T))[:3]:
-        with torch.no_grad():  # the state entering the next batch, from the current weights
+        with (
+            torch.no_grad()
+        ):  # the state entering the next batch, from the current weights
             _, h_next = ref(x, h)
         logits, _ = ref(x, h)
         grads = torch.autograd.grad(_ce(logits, y), _params(ref))
@@ -130,8 +153,17 @@ def test_train_stateful_matches_explicit_sgd_steps(state, cell):
 
 def _losses_lr0(state, steps):
     model = _model("lstm")
-    hist = train_stateful(model, IDS, steps=steps, batch_size=B, seq_len=T, state=state, clip=None,
-                          progress=False, optimizer=torch.optim.SGD(model.parameters(), lr=0.0))
+    hist = train_stateful(
+        model,
+        IDS,
+        steps=steps,
+        batch_size=B,
+        seq_len=T,
+        state=state,
+        clip=None,
+        progress=False,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+    )
     return model, torch.tensor(hist.train_loss, dtype=torch.float64)
 
 
@@ -142,10 +174,15 @@ def test_carry_reads_the_streams_as_one_forward_pass_and_restarts_at_the_end():
     streams = IDS[: B * L].reshape(B, L)  # (B, L)
     with torch.no_grad():
         logits, _ = model(streams[:, :-1])  # one pass, the state never cut
-    ref = [_ce(logits[:, s:s + T], streams[:, s + 1:s + T + 1]).item() for s in range(0, L - 1, T)]
+    ref = [
+        _ce(logits[:, s : s + T], streams[:, s + 1 : s + T + 1]).item()
+        for s in range(0, L - 1, T)
+    ]
     assert len(ref) == n
     assert torch.allclose(losses[:n], torch.tensor(ref, dtype=torch.float64), atol=1e-5)
-    assert torch.allclose(losses[n:], losses[:2])  # wrapped around, state reset to zeros
+    assert torch.allclose(
+        losses[n:], losses[:2]
+    )  # wrapped around, state reset to zeros
 
 
 def test_reset_starts_every_batch_from_zeros():
@@ -161,8 +198,18 @@ def test_reset_starts_every_batch_from_zeros():
 def test_deterministic_for_a_seed_and_global_rng_untouched():
     def run(seed):
         m = _model("lstm", num_layers=2, dropout=0.3)
-        h = train_stateful(m, IDS, IDS[:200], steps=6, batch_size=B, seq_len=T, lr=1e-2, eval_every=3,
-                           seed=seed, progress=False)
+        h = train_stateful(
+            m,
+            IDS,
+            IDS[:200],
+            steps=6,
+            batch_size=B,
+            seq_len=T,
+            lr=1e-2,
+            eval_every=3,
+            seed=seed,
+            progress=False,
+        )
         return h, m.state_dict()
 
     torch.manual_seed(123)
@@ -170,7 +217,11 @@ def test_deterministic_for_a_seed_and_global_rng_untouched():
     torch.manual_seed(123)
     (h1, s1), (h2, s2), (h3, _) = run(0), run(0), run(1)
     assert torch.rand(1) == before
-    assert h1.train_loss == h2.train_loss and h1.grad_norm == h2.grad_norm and h1.val_loss == h2.val_loss
+    assert (
+        h1.train_loss == h2.train_loss
+        and h1.grad_norm == h2.grad_norm
+        and h1.val_loss == h2.val_loss
+    )
     assert all(torch.equal(s1[k], s2[k]) for k in s1)
     assert h1.train_loss != h3.train_loss  # another seed, other dropout masks
     assert h1.eval_step == [3, 6] and h1.step == list(range(1, 7))
@@ -180,10 +231,20 @@ def test_records_the_gradient_norm_before_clipping_and_the_raw_gradient():
     model = _model("lstm")
     ref = copy.deepcopy(model)
     seen = []
-    hist = train_stateful(model, IDS, steps=1, batch_size=B, seq_len=T, clip=1e-3, progress=False,
-                          on_gradient=lambda step, g: seen.append((step, g)))
+    hist = train_stateful(
+        model,
+        IDS,
+        steps=1,
+        batch_size=B,
+        seq_len=T,
+        clip=1e-3,
+        progress=False,
+        on_gradient=lambda step, g: seen.append((step, g)),
+    )
     x, y = next(stream_batches(IDS, B, T))
-    g = torch.cat([t.flatten() for t in torch.autograd.grad(_ce(ref(x)[0], y), _params(ref))])
+    g = torch.cat(
+        [t.flatten() for t in torch.autograd.grad(_ce(ref(x)[0], y), _params(ref))]
+    )
     assert seen[0][0] == 1 and torch.allclose(seen[0][1], g, atol=1e-7)
     assert hist.grad_norm[0] == pytest.approx(float(g.double().norm()), rel=1e-5)
     assert hist.grad_norm[0] > 1e-3  # so the clipping acted on it
@@ -210,7 +271,9 @@ def test_clip_by_norm_rescales_all_gradients_together(clip):
     expected = g * min(1.0, clip / true_norm)
     assert torch.allclose(after, expected, rtol=1e-5, atol=1e-7)
     assert float(after.norm()) <= clip * (1 + 1e-5)
-    assert float(nn.functional.cosine_similarity(after, g, dim=0)) == pytest.approx(1.0, abs=1e-6)
+    assert float(nn.functional.cosine_similarity(after, g, dim=0)) == pytest.approx(
+        1.0, abs=1e-6
+    )
 
 
 def test_clip_by_value_clamps_each_element_and_turns_the_direction():
@@ -218,7 +281,9 @@ def test_clip_by_value_clamps_each_element_and_turns_the_direction():
     g = _grads_on(params)
     norm = clip_gradients(params, 1.0, "value")
     after = torch.cat([p.grad.flatten() for p in params])
-    assert norm == pytest.approx(float(g.double().norm()), rel=1e-5)  # measured before clipping
+    assert norm == pytest.approx(
+        float(g.double().norm()), rel=1e-5
+    )  # measured before clipping
     assert torch.equal(after, torch.where(g > 1.0, 1.0, torch.where(g < -1.0, -1.0, g)))
     assert float(after.abs().max()) <= 1.0
     assert float(nn.functional.cosine_similarity(after, g, dim=0)) < 0.99
@@ -228,7 +293,9 @@ def test_no_clipping_only_measures():
     params = _params(_model("rnn"))
     g = _grads_on(params)
     for clip, mode in ((None, "norm"), (1.0, None)):
-        assert clip_gradients(params, clip, mode) == pytest.approx(float(g.norm()), rel=1e-5)
+        assert clip_gradients(params, clip, mode) == pytest.approx(
+            float(g.norm()), rel=1e-5
+        )
         assert torch.equal(torch.cat([p.grad.flatten() for p in params]), g)
 
 
@@ -237,9 +304,20 @@ def test_train_stateful_applies_the_clipped_gradient(mode):
     clip = 0.01
     model = _model("rnn")
     before = torch.cat([p.detach().flatten() for p in model.parameters()])
-    hist = train_stateful(model, IDS, steps=1, batch_size=B, seq_len=T, clip=clip, clip_mode=mode,
-                          progress=False, optimizer=torch.optim.SGD(model.parameters(), lr=1.0))
-    step = before - torch.cat([p.detach().flatten() for p in model.parameters()])  # the applied gradient
+    hist = train_stateful(
+        model,
+        IDS,
+        steps=1,
+        batch_size=B,
+        seq_len=T,
+        clip=clip,
+        clip_mode=mode,
+        progress=False,
+        optimizer=torch.optim.SGD(model.parameters(), lr=1.0),
+    )
+    step = before - torch.cat(
+        [p.detach().flatten() for p in model.parameters()]
+    )  # the applied gradient
     raw = hist.grad_norm[0]
     assert raw > clip
     if mode == "norm":
@@ -333,10 +411,20 @@ class _InfGradModel(nn.Module):
 
 def test_infinite_gradient_raises():
     with pytest.raises(DivergedError, match="gradient norm became (inf|nan) at step 1"):
-        train_stateful(_InfGradModel(), IDS, steps=2, batch_size=B, seq_len=T, progress=False)
+        train_stateful(
+            _InfGradModel(), IDS, steps=2, batch_size=B, seq_len=T, progress=False
+        )
 
 
 def test_time_budget_stops_early():
-    hist = train_stateful(_model(), IDS, IDS[:100], steps=10_000, batch_size=B, seq_len=T,
-                          time_budget=1e-9, progress=False)
+    hist = train_stateful(
+        _model(),
+        IDS,
+        IDS[:100],
+        steps=10_000,
+        batch_size=B,
+        seq_len=T,
+        time_budget=1e-9,
+        progress=False,
+    )
     assert hist.step == [1] and hist.eval_step == [1]

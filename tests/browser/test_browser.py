@@ -32,10 +32,19 @@ if not (HTML / "index.html").is_file() or shutil.which(CHROMIUM) is None:
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
-PAGES = re.findall(r"(?:root|file):\s*(\S+)", (ROOT / "_toc.yml").read_text(encoding="utf-8"))
+PAGES = re.findall(
+    r"(?:root|file):\s*(\S+)", (ROOT / "_toc.yml").read_text(encoding="utf-8")
+)
 # Chromium as root in a container: no sandbox; no background traffic to Google.
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -45,7 +54,9 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def base_url():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(HTML)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(HTML))
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
@@ -83,20 +94,32 @@ def test_page_renders_offline_without_errors(chromium, base_url, path):
         assert not errors, f"JavaScript errors on {path}: {errors}"
         broken = page.evaluate(
             "Array.from(document.images).filter(i => i.src && (!i.complete || i.naturalWidth === 0)"
-            " && !i.id.startsWith('_anim_img')).map(i => i.src)")
+            " && !i.id.startsWith('_anim_img')).map(i => i.src)"
+        )
         assert not broken, f"images that did not load on {path}: {broken}"
         if page.locator("span.math, div.math").count():
-            page.wait_for_selector("mjx-container", timeout=10_000)  # MathJax typeset, from the site
+            page.wait_for_selector(
+                "mjx-container", timeout=10_000
+            )  # MathJax typeset, from the site
         SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / (path.replace("/", "__") + ".png")), full_page=False)
+        page.screenshot(
+            path=str(SHOTS / (path.replace("/", "__") + ".png")), full_page=False
+        )
     finally:
         page.close()
     # external requests were attempted (CDNs), blocked, and the page still worked
-    assert all("unpkg.com/thebe" in u or "fonts" in u for u in external) or not external, external
+    assert (
+        all("unpkg.com/thebe" in u or "fonts" in u for u in external) or not external
+    ), external
 
 
 def _pages_with(selector_text):
-    return [p for p in PAGES if (HTML / f"{p}.html").is_file() and selector_text in (HTML / f"{p}.html").read_text(encoding="utf-8")]
+    return [
+        p
+        for p in PAGES
+        if (HTML / f"{p}.html").is_file()
+        and selector_text in (HTML / f"{p}.html").read_text(encoding="utf-8")
+    ]
 
 
 @pytest.mark.parametrize("path", _pages_with('class="animation"'))
@@ -115,7 +138,9 @@ def test_every_animation_advances_when_played(chromium, base_url, path):
             page.wait_for_timeout(1500)
             player.locator('button[title="Pause"]').click()
             after = int(slider.input_value())
-            assert after != 0, f"animation {k} on {path} did not advance (frame {before} -> {after})"
+            assert after != 0, (
+                f"animation {k} on {path} did not advance (frame {before} -> {after})"
+            )
         assert not errors, errors
     finally:
         page.close()
@@ -130,17 +155,23 @@ def test_every_html_view_responds_to_its_controls(chromium, base_url, path):
             view = views.nth(k)
             view.scroll_into_view_if_needed()
             first = view.get_attribute("data-drawn")
-            colours = view.locator(".rv-text span").first.evaluate("e => e.style.background")
+            colours = view.locator(".rv-text span").first.evaluate(
+                "e => e.style.background"
+            )
             assert colours, "the text is not coloured"
             many_units = view.locator("input.rv-unit").get_attribute("max") != "0"
             view.locator(".rv-next").click()
             if many_units:
-                assert view.get_attribute("data-drawn") != first, f"view {k} on {path} ignored the unit control"
+                assert view.get_attribute("data-drawn") != first, (
+                    f"view {k} on {path} ignored the unit control"
+                )
             series = view.locator("select.rv-series")
             options = series.locator("option").all_inner_texts()
             series.select_option(index=len(options) - 1)
             if many_units or len(options) > 1:
-                assert view.get_attribute("data-drawn") != first, f"view {k} on {path} ignored its controls"
+                assert view.get_attribute("data-drawn") != first, (
+                    f"view {k} on {path} ignored its controls"
+                )
             else:  # one unit, one series: nothing to switch, but it must still be drawn
                 assert first and view.get_attribute("data-drawn") == first
         assert not errors, errors
@@ -159,10 +190,14 @@ def test_every_sampling_lab_switches_between_generations(chromium, base_url, pat
             lab.scroll_into_view_if_needed()
             first = lab.get_attribute("data-drawn")
             visible = lab.locator(".rs-gen:visible")
-            assert visible.count() == 1, f"lab {k} on {path} shows {visible.count()} generations at once"
+            assert visible.count() == 1, (
+                f"lab {k} on {path} shows {visible.count()} generations at once"
+            )
             text_before = visible.first.inner_text()
             lab.locator(".rs-next").click()
-            assert lab.get_attribute("data-drawn") != first, f"lab {k} on {path} ignored the next button"
+            assert lab.get_attribute("data-drawn") != first, (
+                f"lab {k} on {path} ignored the next button"
+            )
             assert lab.locator(".rs-gen:visible").first.inner_text() != text_before
         assert not errors, errors
     finally:
@@ -179,7 +214,9 @@ def test_search_finds_pages_offline(chromium, base_url):
         page.wait_for_selector("#search-results ul.search li", timeout=15_000)
         hits = page.locator("#search-results ul.search li a").all_inner_texts()
         assert len(hits) >= 3, hits
-        assert any("LSTM" in h for h in hits), f"the LSTM chapter is not among the hits: {hits}"
+        assert any("LSTM" in h for h in hits), (
+            f"the LSTM chapter is not among the hits: {hits}"
+        )
         assert not errors, errors
     finally:
         page.close()

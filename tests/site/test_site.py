@@ -9,19 +9,31 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
-_spec = importlib.util.spec_from_file_location("page_weight", ROOT / "bench" / "page_weight.py")
+_spec = importlib.util.spec_from_file_location(
+    "page_weight", ROOT / "bench" / "page_weight.py"
+)
 weights = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(weights)
-PAGE_BUDGET, SITE_BUDGET = weights.PAGE_BUDGET, weights.SITE_BUDGET  # 2 MB a page, 40 MB the site
+PAGE_BUDGET, SITE_BUDGET = (
+    weights.PAGE_BUDGET,
+    weights.SITE_BUDGET,
+)  # 2 MB a page, 40 MB the site
 
 if not (HTML / "index.html").is_file():
     if os.environ.get("RNNVIZ_REQUIRE_SITE"):
-        raise RuntimeError(f"the built book is missing at {HTML}: run `make build` first")
-    pytest.skip("the book is not built (run `make build`, then `make test-site`)", allow_module_level=True)
+        raise RuntimeError(
+            f"the built book is missing at {HTML}: run `make build` first"
+        )
+    pytest.skip(
+        "the book is not built (run `make build`, then `make test-site`)",
+        allow_module_level=True,
+    )
 
 
 def _toc_files():
-    return re.findall(r"(?:root|file):\s*(\S+)", (ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    return re.findall(
+        r"(?:root|file):\s*(\S+)", (ROOT / "_toc.yml").read_text(encoding="utf-8")
+    )
 
 
 PAGES = [HTML / f"{f}.html" for f in _toc_files()]
@@ -50,7 +62,9 @@ def test_no_error_output_and_images_exist(page):
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(HTML)))
 def test_page_weight(page):
     size = weights.page_weight(page)
-    assert size <= PAGE_BUDGET, f"{page.name} weighs {size / 1e6:.2f} MB with its images (budget 2 MB)"
+    assert size <= PAGE_BUDGET, (
+        f"{page.name} weighs {size / 1e6:.2f} MB with its images (budget 2 MB)"
+    )
 
 
 def test_site_weight():
@@ -71,18 +85,28 @@ def _config():
     return yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
 
 
-NOTEBOOK_PAGES = [p for p in PAGES if (ROOT / p.relative_to(HTML)).with_suffix(".ipynb").is_file()]
+NOTEBOOK_PAGES = [
+    p for p in PAGES if (ROOT / p.relative_to(HTML)).with_suffix(".ipynb").is_file()
+]
 
 
 @pytest.mark.parametrize("page", NOTEBOOK_PAGES, ids=lambda p: str(p.relative_to(HTML)))
 def test_notebook_pages_have_launch_and_download_buttons(page):
     html = page.read_text(encoding="utf-8")
-    nb = page.relative_to(HTML).with_suffix(".ipynb").as_posix()  # e.g. chapters/02-core/lstm.ipynb
+    nb = (
+        page.relative_to(HTML).with_suffix(".ipynb").as_posix()
+    )  # e.g. chapters/02-core/lstm.ipynb
     repo = _config()["repository"]["url"].removeprefix("https://github.com/")
-    assert f"https://mybinder.org/v2/gh/{repo}/main?urlpath=lab/tree/{nb}" in html, f"{page.name}: no Binder button"
-    assert f"https://colab.research.google.com/github/{repo}/blob/main/{nb}" in html, f"{page.name}: no Colab button"
+    assert f"https://mybinder.org/v2/gh/{repo}/main?urlpath=lab/tree/{nb}" in html, (
+        f"{page.name}: no Binder button"
+    )
+    assert f"https://colab.research.google.com/github/{repo}/blob/main/{nb}" in html, (
+        f"{page.name}: no Colab button"
+    )
     src = HTML / "_sources" / nb
-    assert f"_sources/{nb}" in html and src.is_file(), f"{page.name}: no notebook download"
+    assert f"_sources/{nb}" in html and src.is_file(), (
+        f"{page.name}: no notebook download"
+    )
 
 
 def test_figures_are_numbered_and_every_reference_resolves():
@@ -90,10 +114,14 @@ def test_figures_are_numbered_and_every_reference_resolves():
     for page in PAGES:
         html = page.read_text(encoding="utf-8")
         # an unresolved {numref}/{eq}/{ref} renders as ??? or as the raw role
-        assert "???" not in html and "{numref}" not in html and "{eq}" not in html, f"{page.name}: unresolved reference"
+        assert "???" not in html and "{numref}" not in html and "{eq}" not in html, (
+            f"{page.name}: unresolved reference"
+        )
         captions = re.findall(r'<span class="caption-number">Fig\. (\d+) </span>', html)
         refs = re.findall(r'<span class="std std-numref">Fig\. (\d+)</span>', html)
-        assert set(refs) <= set(captions), f"{page.name}: references to figures {set(refs) - set(captions)} that it lacks"
+        assert set(refs) <= set(captions), (
+            f"{page.name}: references to figures {set(refs) - set(captions)} that it lacks"
+        )
         named += len(captions)
     assert named >= 19, f"only {named} numbered figures in the book"
 

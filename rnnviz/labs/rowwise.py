@@ -1,0 +1,235 @@
+"""Images as sequences: a recurrent classifier reads scikit-learn's 8x8 digits row by row.
+
+The digits ship with scikit-learn (``sklearn.datasets.load_digits``: 1,797
+greyscale images of the digits 0-9, 8 x 8 pixels with values 0-16), so
+nothing is downloaded. An image becomes a sequence in one of three ways
+(:func:`as_sequence`):
+
+* ``"rows"``: 8 steps, each the 8 pixels of one row, top to bottom;
+* ``"columns"``: 8 steps, each one column, left to right;
+* ``"pixels"``: 64 steps of one pixel each, row after row (the
+  pixel-by-pixel reading of Le et al. 2015, on a much smaller image).
+
+:class:`SequenceReader` (a fused ``nn.RNN``/``nn.LSTM``/``nn.GRU`` and a
+linear head) scores the ten classes after *every* step, so its prediction
+can be read before the image is finished; :func:`fit` trains it on the
+last step only (``anytime=False``) or on every step (``anytime=True``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+READINGS = ("rows", "columns", "pixels")
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+NUM_CLASSES = 10
+
+
+def _check_int(name: str, value: object, minimum: int = 1) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < minimum
+    ):
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Digits:
+    """A seeded split of the digits: images (N, 8, 8) scaled to [0, 1], labels (N,) int64."""
+
+    train_images: Tensor  # (N_train, 8, 8)
+    train_labels: Tensor  # (N_train,)
+    test_images: Tensor  # (N_test, 8, 8)
+    test_labels: Tensor  # (N_test,)
+    train_index: np.ndarray  # positions in load_digits() order
+    test_index: np.ndarray
+
+    def majority_accuracy(self) -> float:
+        """Held-out accuracy of always answering the most common training label."""
+        majority = int(
+            torch.bincount(self.train_labels, minlength=NUM_CLASSES).argmax()
+        )
+        return float((self.test_labels == majority).float().mean())
+
+
+def load_digits_split(test_fraction: float = 0.25, seed: int = 0) -> Digits:
+    """The 1,797 digits split at random (seeded) into training and held-out images; no overlap."""
+    from sklearn.datasets import (
+        load_digits,
+    )  # imported here: only this function needs scikit-learn
+
+    if (
+        isinstance(test_fraction, bool)
+        or not isinstance(test_fraction, (int, float))
+        or not 0 < test_fraction < 1
+    ):
+        raise ValueError(
+            f"test_fraction must be a number in (0, 1), got {test_fraction!r}"
+        )
+    d = load_digits()
+    images = (
+        torch.tensor(d.images, dtype=torch.float32) / 16.0
+    )  # (1797, 8, 8), pixel values 0..16
+    labels = torch.tensor(d.target, dtype=torch.int64)  # (1797,)
+    n = len(labels)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
+    n_test = int(round(test_fraction * n))
+    test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
+    return Digits(images[train], labels[train], images[test], labels[test], train, test)
+
+
+def _check_images(images: object) -> Tensor:
+    if not isinstance(images, Tensor):
+        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if images.dim() != 3 or images.shape[0] == 0:
+        raise ValueError(
+            f"images must have shape (N, height, width) with N >= 1, got {tuple(images.shape)}"
+        )
+    if not images.is_floating_point():
+        raise TypeError(f"images must be floating point, got dtype {images.dtype}")
+    if not torch.isfinite(images).all():
+        raise ValueError("images contain NaN or infinite values")
+    return images
+
+
+def as_sequence(images: Tensor, reading: str = "rows") -> Tensor:
+    """Images (N, H, W) -> sequences (N, T, D): rows (N, H, W), columns (N, W, H) or pixels (N, H*W, 1).
+
+    Always a new tensor: the images are never changed through it.
+    """
+    images = _check_images(images)
+    if reading == "rows":
+        return images.clone()
+    if reading == "columns":
+        return images.transpose(1, 2).contiguous()  # step t = column t
+    if reading == "pixels":
+        return images.reshape(images.shape[0], -1, 1).clone()  # row after row
+    raise ValueError(f"reading must be one of {READINGS}, got {reading!r}")
+
+
+class SequenceReader(nn.Module):
+    """``nn.RNN``/``nn.LSTM``/``nn.GRU`` (batch_first) and a linear head applied at every step.
+
+    ``forward(x (B, T, D)) -> logits (B, T, C)``: ``logits[:, t]`` is the
+    prediction after reading steps ``0..t``; ``logits[:, -1]`` the final one.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int = 64,
+        cell: str = "gru",
+        num_classes: int = NUM_CLASSES,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+        self.input_size = _check_int("input_size", input_size)
+        _check_int("hidden_size", hidden_size)
+        _check_int("num_classes", num_classes, 2)
+        self.cell = cell
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            self.rnn = CELLS[cell](input_size, hidden_size, batch_first=True)
+            self.head = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Class scores after every step: x (B, T, I) -> logits (B, T, classes)."""
+        if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != self.input_size:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(
+                f"x must have shape (B, T, {self.input_size}), got {shape}"
+            )
+        out, _ = self.rnn(x)  # (B, T, H)
+        return self.head(out)  # (B, T, C)
+
+
+def _check_pair(model: SequenceReader, x: Tensor, y: Tensor) -> None:
+    if not isinstance(model, SequenceReader):
+        raise TypeError(f"model must be a SequenceReader, got {type(model).__name__}")
+    if not isinstance(y, Tensor) or y.dim() != 1 or y.dtype != torch.int64:
+        raise ValueError("labels must be a 1-D int64 tensor")
+    if not isinstance(x, Tensor) or x.dim() != 3 or len(x) != len(y):
+        raise ValueError(
+            f"x must be (N, T, D) with N = {len(y)} labels, got "
+            f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}"
+        )
+
+
+def fit(
+    model: SequenceReader,
+    x: Tensor,
+    y: Tensor,
+    *,
+    steps: int = 300,
+    batch_size: int = 64,
+    lr: float = 1e-2,
+    clip: float = 1.0,
+    anytime: bool = False,
+    seed: int = 0,
+) -> list[float]:
+    """Train ``model`` in place with Adam on random minibatches of (x (N, T, D), y (N,)); returns the losses.
+
+    The loss is the cross-entropy of the last step's prediction, or with
+    ``anytime`` the mean over all steps. Minibatches come from ``seed``.
+    The model is left in eval mode.
+    """
+    _check_pair(model, x, y)
+    steps, batch_size = _check_int("steps", steps), _check_int("batch_size", batch_size)
+    for name, v in (("lr", lr), ("clip", clip)):
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, float))
+            or not (math.isfinite(v) and v > 0)
+        ):
+            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        idx = torch.randint(
+            0, len(y), (min(batch_size, len(y)),), generator=gen
+        )  # (B,)
+        logits = model(x[idx])  # (B, T, C)
+        if anytime:
+            T = logits.shape[1]
+            loss = nn.functional.cross_entropy(
+                logits.flatten(0, 1), y[idx].repeat_interleave(T)
+            )
+        else:
+            loss = nn.functional.cross_entropy(logits[:, -1], y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        losses.append(float(loss.detach()))
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def stepwise_probs(model: SequenceReader, x: Tensor) -> Tensor:
+    """Class probabilities after every step: x (N, T, D) -> (N, T, C)."""
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.softmax(model(x), dim=-1)
+    finally:
+        model.train(was_training)
+
+
+def accuracy(model: SequenceReader, x: Tensor, y: Tensor) -> np.ndarray:
+    """Accuracy after every step, shape (T,); the last entry is the accuracy of the whole sequence."""
+    _check_pair(model, x, y)
+    p = stepwise_probs(model, x)  # (N, T, C)
+    return (p.argmax(-1) == y[:, None]).float().mean(0).numpy()

@@ -1,0 +1,477 @@
+"""Looking inside a trained character model: which units track what, how saturated
+the gates are, and where the model beats the n-gram.
+
+Four pieces, all numpy on a :class:`~rnnviz.probe.Trace`:
+
+- **Text features** computed from the text alone, one float per character
+  (:mod:`rnnviz.labs.features`, re-exported here: ``FEATURES``, ``text_features``,
+  ``speech_passage``).
+- **Unit search** (:func:`search_units`): every (layer, series, unit) of a
+  trace ranked by its correlation with each feature; :func:`evidence`
+  measures the chosen units again on a second, disjoint text.
+- **Gate saturation** (:func:`saturation`), after Karpathy et al. (2015): the
+  fraction of steps each gate unit spends below ``lo`` (left-saturated) or
+  above ``hi`` (right-saturated).
+- **Per-character loss** of the network (:func:`model_bits`) and of an n-gram
+  (:func:`ngram_bits`), in bits, for comparisons character by character.
+
+Limitations: a correlation finds units that track a feature *linearly* (or
+monotonically, with ``method="spearman"``) on their own; a feature spread over
+many units, or a unit that tracks a conjunction of features, is missed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from rnnviz.labs.features import FEATURES, check_text, speech_passage, text_features  # noqa: F401 (re-exported)
+from rnnviz.probe import LayerTrace, Trace
+from rnnviz.viz.plots import GATE_COLORS, GATE_LABELS, new_axes
+
+if TYPE_CHECKING:
+    from rnnviz.ngram import AddK, KneserNey
+
+# --- unit search --------------------------------------------------------------------------
+
+
+def series_names(trace: Trace) -> tuple[str, ...]:
+    """What the search looks at by default: ``h``, ``c`` (LSTM) and every gate."""
+    return ("h",) + (("c",) if trace.kind == "LSTM" else ()) + tuple(trace.gate_names)
+
+
+def _features_matrix(
+    features: Mapping[str, np.ndarray], T: int
+) -> tuple[list[str], np.ndarray]:
+    if not features:
+        raise ValueError("no features given")
+    names, rows = list(features), []
+    for n in names:
+        f = np.asarray(features[n], dtype=float)
+        if f.shape != (T,):
+            raise ValueError(
+                f"feature {n!r} has shape {f.shape}, but the trace has {T} steps: need ({T},)"
+            )
+        if not np.isfinite(f).all():
+            raise ValueError(f"feature {n!r} contains NaN or infinite values")
+        if np.ptp(f) == 0:
+            raise ValueError(
+                f"feature {n!r} is constant on this text: its correlation is undefined"
+            )
+        rows.append(f)
+    return names, np.stack(rows, axis=1)  # (T, F)
+
+
+def _rank(x: np.ndarray) -> np.ndarray:
+    """Average ranks (0-based) of each column of x (T, N), ties sharing their mean rank."""
+    T, N = x.shape
+    order = np.argsort(x, axis=0, kind="stable")  # (T, N)
+    s = np.take_along_axis(x, order, axis=0)
+    new = np.r_[
+        np.ones((1, N), bool), s[1:] != s[:-1]
+    ]  # first of each run of equal values
+    group = np.cumsum(new, axis=0) + np.arange(N) * (
+        T + 1
+    )  # run ids, unique across columns
+    _, first, counts = np.unique(
+        group.ravel(order="F"), return_index=True, return_counts=True
+    )
+    mean_rank = (first % T) + (counts - 1) / 2.0  # per run, in column-major run order
+    ranks = np.empty_like(x, dtype=float)
+    np.put_along_axis(
+        ranks,
+        order,
+        mean_rank[np.cumsum(new.ravel(order="F")) - 1].reshape(N, T).T,
+        axis=0,
+    )
+    return ranks
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    """Columns of x (T, N) centred and scaled to unit norm; constant columns become 0."""
+    varies = x.max(axis=0) > x.min(axis=0)
+    x = x - x.mean(axis=0)
+    norm = np.sqrt((x * x).sum(axis=0))
+    return np.divide(x, norm, out=np.zeros_like(x), where=varies & (norm > 0))
+
+
+def correlations(
+    trace: Trace,
+    features: Mapping[str, np.ndarray],
+    *,
+    names: Sequence[str] | None = None,
+    batch: int = 0,
+    method: str = "pearson",
+) -> tuple[list[str], list[tuple[int, str]], np.ndarray]:
+    """Correlation of every unit with every feature.
+
+    Returns (feature names, blocks, R) with R of shape (F, len(blocks), H):
+    ``R[j, k, u]`` correlates feature j with unit u of block ``blocks[k] =
+    (layer, series)``. A unit that is constant on the text gets r = 0.
+    """
+    if method not in ("pearson", "spearman"):
+        raise ValueError(f"method must be 'pearson' or 'spearman', got {method!r}")
+    T = len(trace)
+    fnames, F = _features_matrix(features, T)
+    if method == "spearman":
+        F = _rank(F)
+    Fz = _zscore(F)  # (T, F)
+    names = series_names(trace) if names is None else tuple(names)
+    blocks, out = [], []
+    for layer in range(trace.num_layers):
+        for name in names:
+            x = np.asarray(trace.series(name, layer)[:, batch], dtype=float)  # (T, H)
+            if not np.isfinite(x).all():
+                raise ValueError(
+                    f"trace series {name!r} of layer {layer} contains NaN or infinite values"
+                )
+            blocks.append((layer, name))
+            out.append(
+                Fz.T @ _zscore(_rank(x) if method == "spearman" else x)
+            )  # (F, H)
+    return fnames, blocks, np.clip(np.stack(out, axis=1), -1.0, 1.0)
+
+
+def search_units(
+    trace: Trace,
+    features: Mapping[str, np.ndarray],
+    *,
+    top: int = 3,
+    names: Sequence[str] | None = None,
+    batch: int = 0,
+    method: str = "pearson",
+) -> list[dict]:
+    """The ``top`` units with the largest \\|r\\| for each feature, as rows
+    ``{'feature', 'rank', 'layer', 'series', 'unit', 'r'}`` (rank 1 is the best)."""
+    if not isinstance(top, int) or top < 1:
+        raise ValueError(f"top must be a positive int, got {top!r}")
+    fnames, blocks, R = correlations(
+        trace, features, names=names, batch=batch, method=method
+    )
+    H = R.shape[2]
+    rows = []
+    for j, f in enumerate(fnames):
+        flat = R[j].ravel()  # (K * H,)
+        for rank, k in enumerate(
+            np.argsort(-np.abs(flat), kind="stable")[:top], start=1
+        ):
+            layer, name = blocks[k // H]
+            rows.append(
+                dict(
+                    feature=f,
+                    rank=rank,
+                    layer=layer,
+                    series=name,
+                    unit=int(k % H),
+                    r=float(flat[k]),
+                )
+            )
+    return rows
+
+
+def evidence(
+    rows: Sequence[Mapping],
+    trace: Trace,
+    features: Mapping[str, np.ndarray],
+    *,
+    batch: int = 0,
+    method: str = "pearson",
+) -> list[dict]:
+    """``rows`` (from :func:`search_units`) with ``r_evidence``: the same unit's
+    correlation with the same feature on another trace (new dicts, inputs kept)."""
+    fnames, F = _features_matrix(features, len(trace))
+    out = []
+    for row in rows:
+        if row["feature"] not in fnames:
+            raise KeyError(
+                f"feature {row['feature']!r} is not among the features given: {fnames}"
+            )
+        f = F[:, fnames.index(row["feature"])]
+        x = np.asarray(
+            trace.series(row["series"], row["layer"])[:, batch, row["unit"]],
+            dtype=float,
+        )
+        if not np.isfinite(x).all():
+            raise ValueError(
+                f"trace series {row['series']!r} of layer {row['layer']} contains NaN or infinite values"
+            )
+        pair = np.stack([f, x], axis=1)  # (T, 2)
+        z = _zscore(_rank(pair) if method == "spearman" else pair)
+        out.append({**row, "r_evidence": float(np.clip(z[:, 0] @ z[:, 1], -1.0, 1.0))})
+    return out
+
+
+# --- gate saturation ----------------------------------------------------------------------
+
+SIGMOID_GATES = {"LSTM": ("i", "f", "o"), "GRU": ("r", "z"), "RNN": ()}
+TANH_GATES = {"LSTM": ("g",), "GRU": ("n",), "RNN": ()}
+
+
+def saturation(
+    trace: Trace,
+    lo: float = 0.1,
+    hi: float = 0.9,
+    gates: Sequence[str] | None = None,
+    batch: int = 0,
+) -> list[dict]:
+    """Fraction of steps each gate unit is left- (< ``lo``) or right-saturated (> ``hi``).
+
+    One row per layer and gate: ``{'layer', 'gate', 'left' (H,), 'right' (H,)}``.
+    Default gates are the sigmoid gates (LSTM i, f, o; GRU r, z). A tanh
+    candidate (``g``, ``n``) may be asked for: its values are mapped from
+    (-1, 1) to (0, 1) by (v + 1) / 2 first, so the defaults mean < -0.8 and > 0.8.
+    """
+    if not (0.0 < lo < hi < 1.0):
+        raise ValueError(f"need 0 < lo < hi < 1, got lo={lo!r}, hi={hi!r}")
+    gates = SIGMOID_GATES[trace.kind] if gates is None else tuple(gates)
+    allowed = SIGMOID_GATES[trace.kind] + TANH_GATES[trace.kind]
+    if not gates or any(g not in allowed for g in gates):
+        raise KeyError(
+            f"{trace.kind} gates to measure are {list(allowed)}, got {list(gates)}"
+        )
+    rows = []
+    for layer in range(trace.num_layers):
+        for g in gates:
+            v = trace.series(g, layer)[:, batch]  # (T, H)
+            if not np.isfinite(v).all():
+                raise ValueError(
+                    f"gate {g!r} of layer {layer} contains NaN or infinite values"
+                )
+            if g in TANH_GATES[trace.kind]:
+                v = (v + 1.0) / 2.0
+            rows.append(
+                dict(
+                    layer=layer,
+                    gate=g,
+                    left=(v < lo).mean(axis=0),
+                    right=(v > hi).mean(axis=0),
+                )
+            )
+    return rows
+
+
+def plot_saturation(
+    results: Mapping[str, Sequence[Mapping]],
+    *,
+    lo: float = 0.1,
+    hi: float = 0.9,
+    ax: Axes | None = None,
+) -> Figure:
+    """Bars of the mean left- (hatched) and right-saturated (solid) fraction per gate,
+    grouped by model and layer; ``results`` maps a model name to :func:`saturation` rows."""
+    groups = [
+        (m, l, [r for r in rows if r["layer"] == l])
+        for m, rows in results.items()
+        for l in sorted({r["layer"] for r in rows})
+    ]
+    fig, ax = new_axes(ax, (max(6.0, 0.85 * sum(len(g[2]) for g in groups) + 1.5), 3.2))
+    x, ticks, labels = 0.0, [], []
+    for model, layer, rows in groups:
+        for r in rows:
+            color = GATE_COLORS.get(r["gate"], "0.4")
+            ax.bar(
+                x - 0.2,
+                r["left"].mean(),
+                0.4,
+                color="white",
+                edgecolor=color,
+                hatch="///",
+            )
+            ax.bar(x + 0.2, r["right"].mean(), 0.4, color=color, edgecolor=color)
+            ticks.append(x)
+            labels.append(r["gate"])
+            x += 1.0
+        ax.annotate(
+            f"{model} layer {layer}",
+            (x - 0.5 - len(rows) / 2, 1.0),
+            xycoords=("data", "axes fraction"),
+            ha="center",
+            va="bottom",
+            fontsize="small",
+        )
+        ax.axvline(x - 0.5, color="0.8", lw=0.8)
+        x += 0.5
+    ax.set_xticks(ticks, labels)
+    ax.set_xlim(-0.7, x - 0.8)
+    top = max(
+        max(float(r["left"].mean()), float(r["right"].mean()))
+        for _, _, rows in groups
+        for r in rows
+    )
+    ax.set_ylim(0, max(0.05, 1.15 * top))
+    ax.set_ylabel("fraction of steps (mean over units)")
+    ax.bar(
+        0,
+        0,
+        color="white",
+        edgecolor="0.3",
+        hatch="///",
+        label=f"left-saturated (< {lo})",
+    )
+    ax.bar(0, 0, color="0.3", label=f"right-saturated (> {hi})")
+    ax.legend(
+        frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0)
+    )
+    return fig
+
+
+def plot_saturation_units(
+    rows: Sequence[Mapping], *, title: str = "", ax: Axes | None = None
+) -> Figure:
+    """Karpathy et al.'s view: one dot per gate unit, its right-saturated fraction (x)
+    against its left-saturated fraction (y), in the gate's colour; hollow circles for
+    layer 0, filled triangles for layer 1 (squares beyond). Dots lie below the anti-diagonal."""
+    fig, ax = new_axes(ax, (3.6, 3.6))
+    for r in rows:
+        color, layer = GATE_COLORS.get(r["gate"], "0.4"), r["layer"]
+        style = (
+            dict(facecolors="none", edgecolors=color, marker="o")
+            if layer == 0
+            else dict(color=color, marker="^s"[min(layer, 2) - 1])
+        )
+        ax.scatter(
+            r["right"],
+            r["left"],
+            s=8,
+            alpha=0.5,
+            lw=0.6,
+            label=f"layer {layer}",
+            **style,
+        )
+    ax.plot([0, 1], [1, 0], color="0.7", lw=0.8, ls=":")
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_aspect("equal")
+    ax.set_xlabel("fraction right-saturated")
+    ax.set_ylabel("fraction left-saturated")
+    ax.set_title(title, fontsize="medium")
+    ax.legend(frameon=False, fontsize="small", loc="upper right", markerscale=2)
+    return fig
+
+
+# --- per-character loss -------------------------------------------------------------------
+
+
+def model_bits(
+    trace: Trace, ids: np.ndarray | Sequence[int], batch: int = 0
+) -> np.ndarray:
+    """(T-1,) bits the network spent on each character after the first:
+    ``-log2 softmax(logits[t])[ids[t+1]]``, from a CharLM trace's logits (B, T, V)."""
+    if trace.logits is None:
+        raise ValueError("the trace has no logits: probe a CharLM (model.probe(text))")
+    logits = np.asarray(trace.logits[batch], dtype=np.float64)  # (T, V)
+    ids = np.asarray(ids).reshape(-1)
+    if ids.shape != (len(logits),):
+        raise ValueError(
+            f"ids have {ids.size} entries but the trace has {len(logits)} steps"
+        )
+    if len(ids) < 2:
+        raise ValueError("need at least 2 characters: the first is never predicted")
+    if not np.isfinite(logits).all():
+        raise ValueError("the trace's logits contain NaN or infinite values")
+    a = logits[:-1]  # (T-1, V): predictions of characters 1..T-1
+    m = a.max(axis=1, keepdims=True)
+    logz = (m + np.log(np.exp(a - m).sum(axis=1, keepdims=True)))[:, 0]
+    return (logz - a[np.arange(len(a)), ids[1:]]) / math.log(2)
+
+
+def ngram_bits(model: AddK | KneserNey, text: str) -> np.ndarray:
+    """(T-1,) bits an :mod:`rnnviz.ngram` model spends on each character after the first."""
+    return -model.log2probs(text)
+
+
+def group_means(
+    values: np.ndarray, groups: Sequence, order: Sequence | None = None
+) -> list[dict]:
+    """Mean of ``values`` (N,) per label in ``groups`` (N,): rows ``{'group', 'mean', 'n'}``."""
+    values, groups = np.asarray(values, dtype=float), np.asarray(groups)
+    if values.shape != groups.shape or values.ndim != 1:
+        raise ValueError(
+            f"values and groups must be 1-D of equal length, got {values.shape} and {groups.shape}"
+        )
+    order = list(dict.fromkeys(groups.tolist())) if order is None else list(order)
+    return [
+        dict(
+            group=g, mean=float(values[groups == g].mean()), n=int((groups == g).sum())
+        )
+        for g in order
+        if (groups == g).any()
+    ]
+
+
+def series_trace(text: str, series: Mapping[str, np.ndarray]) -> Trace:
+    """Per-character values (each (T,)) wrapped as a one-unit Trace, for
+    :func:`rnnviz.viz.views.text_view` (``names=list(series)``, ``units=[0]``)."""
+    check_text(text)
+    T = len(text)
+    gates = {}
+    for name, v in series.items():
+        v = np.asarray(v, dtype=np.float32)
+        if v.shape != (T,):
+            raise ValueError(
+                f"series {name!r} has shape {v.shape}, the text has {T} characters"
+            )
+        if not np.isfinite(v).all():
+            raise ValueError(f"series {name!r} contains NaN or infinite values")
+        gates[name] = v.reshape(T, 1, 1)
+    zeros = np.zeros((T, 1, 1), np.float32)
+    return Trace(
+        kind="RNN",
+        layers=(LayerTrace(h=zeros, gates=gates),),
+        output=zeros,
+        h_n=zeros[-1:],
+        c_n=None,
+        batch_first=False,
+        text=text,
+    )
+
+
+def plot_unit_feature(
+    trace: Trace,
+    row: Mapping,
+    feature: np.ndarray,
+    *,
+    text: str | None = None,
+    start: int = 0,
+    stop: int | None = None,
+    batch: int = 0,
+    ax: Axes | None = None,
+) -> Figure:
+    """One unit (a :func:`search_units` row) over steps ``start:stop`` with the
+    feature drawn behind it in grey; dotted lines mark newlines of ``text``."""
+    x = trace.series(row["series"], row["layer"])[:, batch, row["unit"]]  # (T,)
+    feature = np.asarray(feature, dtype=float)
+    if feature.shape != x.shape:
+        raise ValueError(
+            f"feature has shape {feature.shape}, the trace has {len(x)} steps"
+        )
+    stop = len(x) if stop is None else stop
+    if not 0 <= start < stop <= len(x):
+        raise ValueError(f"need 0 <= start < stop <= {len(x)}, got {start}, {stop}")
+    fig, ax = new_axes(ax, (9, 2.4))
+    t = np.arange(start, stop)
+    ax2 = ax.twinx()
+    ax2.fill_between(t, feature[start:stop], step="mid", color="0.85", lw=0)
+    ax2.set_ylabel(row["feature"], color="0.45")
+    ax2.tick_params(axis="y", colors="0.45")
+    ax.set_zorder(ax2.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.plot(t, x[start:stop], color=GATE_COLORS.get(row["series"], "#0072B2"), lw=1.3)
+    if text is not None:
+        for k in range(start, stop):
+            if text[k] == "\n":
+                ax.axvline(k, color="0.6", lw=0.5, ls=":")
+    ax.set_xlim(start - 0.5, stop - 0.5)
+    ax.set_xlabel("character")
+    ax.set_ylabel(f"{row['series']} unit {row['unit']}")
+    ax.set_title(
+        f"layer {row['layer']} {GATE_LABELS.get(row['series'], row['series'])}, unit {row['unit']} "
+        f"and {row['feature']}",
+        fontsize="medium",
+    )
+    return fig

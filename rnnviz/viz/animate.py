@@ -1,0 +1,345 @@
+"""Animations that play in a notebook and in the static HTML book.
+
+Each function returns a ``matplotlib.animation.FuncAnimation``; show it with
+:func:`to_html` (``anim.to_jshtml()`` works too): a JavaScript player with its
+frames embedded as palette PNGs and a stable element id, no kernel needed. Artists are created once and updated frame by frame. Frame size is
+kept small (about 7 x 4 inches at 72 dpi) so that a page stays within budget.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import re
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from IPython.display import HTML
+from matplotlib.animation import FuncAnimation, HTMLWriter
+from matplotlib.figure import Figure
+
+from rnnviz.probe import Trace
+from rnnviz.viz.plots import GATE_COLORS, GATE_LABELS, GATE_RANGE, show_char
+
+
+def _gate_cmap(name: str, levels: int = 16):
+    """A colour map from white (or dark, for signed values) to the gate's colour.
+
+    ``levels`` discrete colours keep the embedded PNG frames small.
+    """
+    from matplotlib.colors import LinearSegmentedColormap
+
+    lo, hi = GATE_RANGE.get(name, (-1, 1))
+    colors = (
+        ["white", GATE_COLORS[name]]
+        if lo == 0
+        else ["#2b2b2b", "white", GATE_COLORS[name]]
+    )
+    # grey: steps not yet read
+    return LinearSegmentedColormap.from_list(
+        f"gate_{name}", colors, N=levels
+    ).with_extremes(bad="#f2f2f2")
+
+
+def _hidden(shape: tuple[int, ...]) -> np.ma.MaskedArray:
+    """An all-masked float array (masked_all leaves its data uninitialised)."""
+    return np.ma.masked_array(np.zeros(shape), mask=True)
+
+
+def animate_gates(
+    trace: Trace,
+    text: str | None = None,
+    layer: int = 0,
+    batch: int = 0,
+    units: Sequence[int] | None = None,
+    names: Sequence[str] | None = None,
+    interval: int = 350,
+    figsize: tuple[float, float] = (7.0, 4.2),
+    dpi: int = 72,
+) -> FuncAnimation:
+    """Reveal the gates of ``units`` step by step as the model reads ``text``.
+
+    One heatmap per gate (rows: units, columns: characters); frame ``t`` shows
+    steps ``0..t`` and a cursor on the character being read. For an LSTM the
+    panels are ``i, f, g, o`` and the cell state ``c``; for a GRU ``r, z, n``
+    and ``h``; for an RNN ``h``.
+    """
+    T = len(trace)
+    text = trace.text if text is None else text
+    if text is None or len(text) != T:
+        raise ValueError(
+            f"need the text the trace was recorded on ({T} characters), got {None if text is None else len(text)}"
+        )
+    H = trace.hidden_size
+    units = list(range(min(H, 12))) if units is None else list(units)
+    if not units or any(not 0 <= u < H for u in units):
+        raise IndexError(
+            f"units must be a non-empty list of ints in [0, {H}), got {units}"
+        )
+    if names is None:
+        names = list(trace.gate_names) + ["c" if trace.kind == "LSTM" else "h"]
+    data = {
+        n: trace.series(n, layer)[:, batch][:, units].T for n in names
+    }  # each (U, T)
+
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    axes = fig.subplots(len(names), 1, sharex=True)
+    axes = np.atleast_1d(axes)
+    images, cursors = [], []
+    for ax, name in zip(axes, names):
+        lo, hi = GATE_RANGE.get(
+            name, (-np.abs(data[name]).max() or 1, np.abs(data[name]).max() or 1)
+        )
+        im = ax.imshow(
+            _hidden(data[name].shape),
+            aspect="auto",
+            cmap=_gate_cmap(name),
+            vmin=lo,
+            vmax=hi,
+            interpolation="nearest",
+        )
+        images.append(im)
+        cursors.append(ax.axvspan(-0.5, 0.5, fill=False, ec="black", lw=1.5))
+        ax.set_yticks([])
+        ax.set_ylabel(
+            name,
+            rotation=0,
+            ha="right",
+            va="center",
+            color=GATE_COLORS[name],
+            fontsize=13,
+            fontweight="bold",
+        )
+        fig.colorbar(im, ax=ax, fraction=0.025, pad=0.01, ticks=[lo, hi])
+    axes[-1].set_xticks(
+        range(T), [show_char(c) for c in text], fontfamily="monospace", fontsize=8
+    )
+    title = fig.suptitle("", fontfamily="monospace", fontsize=10)
+    legend = ", ".join(GATE_LABELS[n] for n in names)
+    fig.supxlabel(
+        f"{trace.kind} layer {layer}, units {units[0]}..{units[-1]}: {legend}",
+        fontsize=8,
+    )
+
+    def frame(t: int):
+        for im, name in zip(images, names):
+            shown = _hidden(data[name].shape)
+            shown[:, : t + 1] = data[name][:, : t + 1]
+            im.set_data(shown)
+        for cur in cursors:
+            cur.set_x(t - 0.5)
+        line = text.replace("\n", " ")
+        title.set_text(f"reading: {line[:t]}[{show_char(text[t])}]{line[t + 1 :]}"[:90])
+        return [*images, *cursors, title]
+
+    return FuncAnimation(fig, frame, frames=T, interval=interval, blit=False)
+
+
+def animate_sweep(
+    plot_fn: Callable[..., Figure],
+    frames: Sequence[dict[str, Any]],
+    figsize: tuple[float, float] = (7.0, 3.2),
+    dpi: int = 72,
+    interval: int = 900,
+) -> FuncAnimation:
+    """The static counterpart of a widget: one frame per control setting.
+
+    Frame ``k`` clears the axes and draws ``plot_fn(ax=ax, **frames[k])``, the
+    same pure function the widget calls, so the HTML book plays through the
+    settings a reader would pick with the slider.
+    """
+    if not frames:
+        raise ValueError("frames is empty: give at least one set of keyword arguments")
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    ax = fig.add_subplot()
+
+    def frame(k: int):
+        ax.clear()
+        for extra in fig.axes[1:]:  # colour bars added by the previous frame
+            extra.remove()
+        plot_fn(ax=ax, **frames[k])
+        return []
+
+    frame(0)
+    return FuncAnimation(fig, frame, frames=len(frames), interval=interval, blit=False)
+
+
+class _PalettePNGWriter(HTMLWriter):
+    """HTMLWriter whose embedded frames are palette PNGs of at most ``colors`` colours.
+
+    Gate heatmaps and text need few colours; an indexed PNG is several times
+    smaller than the RGBA frame matplotlib writes, with no visible difference.
+    """
+
+    def __init__(self, colors: int, **kwargs: Any) -> None:
+        super().__init__(embed_frames=True, **kwargs)
+        self.colors = colors
+
+    def grab_frame(self, **savefig_kwargs: Any) -> None:
+        from PIL import Image
+
+        raw = io.BytesIO()
+        self.fig.savefig(raw, format="png", dpi=self.dpi, **savefig_kwargs)
+        img = (
+            Image.open(raw)
+            .convert("RGB")
+            .quantize(colors=self.colors, method=Image.Quantize.MEDIANCUT)
+        )
+        out = io.BytesIO()
+        img.save(out, format="PNG", optimize=True)
+        self._saved_frames.append(base64.encodebytes(out.getvalue()).decode("ascii"))
+
+
+_BUTTON_SYMBOLS = {
+    "fa-minus": "\u2212",  # slower
+    "fa-fast-backward": "\u23ee",  # first frame
+    "fa-step-backward": "\u25c2",  # previous frame
+    "fa-play fa-flip-horizontal": "\u25c0",  # play backwards
+    "fa-pause": "\u23f8",  # pause
+    "fa-play": "\u25b6",  # play
+    "fa-step-forward": "\u25b8",  # next frame
+    "fa-fast-forward": "\u23ed",  # last frame
+    "fa-plus": "+",  # faster
+}
+
+
+def to_html(anim: FuncAnimation, default_mode: str = "loop", colors: int = 48) -> HTML:
+    """Embed ``anim`` as a self-contained HTML player (JavaScript, frames inline).
+
+    Like ``anim.to_jshtml()`` but with palette-compressed frames, an element id
+    derived from the frames (the same animation gives the same HTML on every
+    run), and button labels that need no icon font from a CDN. Display the result in a notebook; it plays in the static book.
+    """
+    writer = _PalettePNGWriter(
+        colors, fps=1000.0 / anim._interval, default_mode=default_mode
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "animation.html"
+        anim.save(str(path), writer=writer, dpi=anim._fig.dpi)
+        html = path.read_text()
+    # The player's icons come from a Font Awesome stylesheet on a CDN: offline its
+    # buttons would be blank. Drop the link and label the buttons with symbols.
+    html = re.sub(
+        r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">', "", html
+    )
+    html = re.sub(
+        r'<i class="fa ([a-z -]+)"></i>',
+        lambda m: _BUTTON_SYMBOLS.get(m.group(1), "?"),
+        html,
+    )
+    ids = set(re.findall(r"_anim_img([0-9a-f]{32})", html))
+    digest = hashlib.sha256("".join(writer._saved_frames).encode()).hexdigest()[:32]
+    for old in ids:
+        html = html.replace(old, digest)
+    return HTML(html)
+
+
+def _units_for(
+    key: str, trace: Trace, units: Sequence[int] | Mapping[str, Sequence[int]] | None
+) -> list[int]:
+    """The units of ``trace`` to show: the given list, this model's entry, or the first 12."""
+    H = trace.hidden_size
+    if units is None:
+        chosen = list(range(min(H, 12)))
+    elif isinstance(units, Mapping):
+        if key not in units:
+            raise KeyError(f"units has no entry for {key!r}; it has {sorted(units)}")
+        chosen = list(units[key])
+    else:
+        chosen = list(units)
+    if not chosen or any(
+        not isinstance(u, (int, np.integer)) or not 0 <= u < H for u in chosen
+    ):
+        raise IndexError(
+            f"units for {key!r} must be a non-empty list of ints in [0, {H}), got {chosen}"
+        )
+    return chosen
+
+
+def animate_states(
+    traces: Mapping[str, Trace],
+    text: str,
+    units: Sequence[int] | Mapping[str, Sequence[int]] | None = None,
+    layer: int = 0,
+    batch: int = 0,
+    interval: int = 300,
+    figsize: tuple[float, float] = (7.0, 4.2),
+    dpi: int = 72,
+) -> FuncAnimation:
+    """Several models' hidden states ``h`` side by side as they read the same ``text``.
+
+    ``traces`` maps a label (``"RNN"``, ``"LSTM"``, ...) to a :class:`~rnnviz.probe.Trace` of
+    ``len(text)`` steps. The figure has one heatmap per model, stacked in the
+    mapping's order (rows: units, columns: characters, one shared colour scale
+    from -1 to 1). Frame ``k`` shows steps ``0..k`` of every model and a cursor
+    on character ``k``; later steps are grey. ``units`` is one list for all
+    models, a mapping label -> list, or ``None`` for the first 12 units of each.
+    """
+    if not isinstance(traces, Mapping) or not traces:
+        raise ValueError("traces must be a non-empty mapping label -> Trace")
+    for key, tr in traces.items():
+        if not isinstance(tr, Trace):
+            raise TypeError(f"traces[{key!r}] must be a Trace, got {type(tr).__name__}")
+        if not isinstance(text, str) or len(tr) != len(text):
+            n = len(text) if isinstance(text, str) else type(text).__name__
+            raise ValueError(
+                f"traces[{key!r}] has {len(tr)} steps but text has {n} characters"
+            )
+        if not 0 <= batch < tr.layers[0].h.shape[1]:
+            raise IndexError(
+                f"batch {batch} out of range for traces[{key!r}] ({tr.layers[0].h.shape[1]} sequences)"
+            )
+    T = len(text)
+    data = {}  # label -> (U, T) hidden states of the chosen units
+    for key, tr in traces.items():
+        chosen = _units_for(key, tr, units)
+        data[key] = tr.series("h", layer)[:, batch][:, chosen].T  # (U, T)
+
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(len(data), 1, sharex=True))
+    cmap = _gate_cmap("h")
+    images, cursors = [], []
+    for ax, (key, values) in zip(axes, data.items()):
+        im = ax.imshow(
+            _hidden(values.shape),
+            aspect="auto",
+            cmap=cmap,
+            vmin=-1,
+            vmax=1,
+            interpolation="nearest",
+        )
+        images.append(im)
+        cursors.append(ax.axvspan(-0.5, 0.5, fill=False, ec="black", lw=1.5))
+        ax.set_yticks([])
+        ax.set_ylabel(
+            key, rotation=0, ha="right", va="center", fontsize=12, fontweight="bold"
+        )
+    fig.colorbar(images[0], ax=list(axes), fraction=0.025, pad=0.01, ticks=[-1, 0, 1])
+    axes[-1].set_xticks(
+        range(T), [show_char(c) for c in text], fontfamily="monospace", fontsize=8
+    )
+    title = fig.suptitle("", fontfamily="monospace", fontsize=10)
+    sizes = ", ".join(f"{k}: {v.shape[0]} units" for k, v in data.items())
+    fig.supxlabel(f"hidden state h, layer {layer} ({sizes})", fontsize=8)
+    line = text.replace("\n", " ")
+
+    def frame(k: int):
+        for im, values in zip(images, data.values()):
+            shown = _hidden(values.shape)
+            shown[:, : k + 1] = values[:, : k + 1]
+            im.set_data(shown)
+        for cur in cursors:
+            cur.set_x(k - 0.5)
+        title.set_text(f"reading: {line[:k]}[{show_char(text[k])}]{line[k + 1 :]}"[:90])
+        return [*images, *cursors, title]
+
+    # Every frame has the same layout (monospace title of fixed length), so lay
+    # out once and freeze it: rendering the frames is then about twice as fast.
+    frame(0)
+    fig.draw_without_rendering()
+    fig.set_layout_engine("none")
+    return FuncAnimation(fig, frame, frames=T, interval=interval, blit=False)

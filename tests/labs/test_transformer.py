@@ -1,0 +1,240 @@
+"""The causal Transformer: attention against torch's, causality, the KV cache, sizes, errors, training.
+
+References: ``torch.nn.functional.scaled_dot_product_attention(is_causal=True)``
+and ``torch.nn.MultiheadAttention`` with a causal mask for the attention; the
+full forward pass for the cached one; a hand count for the parameters; a
+stated-context evaluation compared with a plain per-window loss.
+"""
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from rnnviz.data import Vocab
+from rnnviz.labs.transformer import (
+    CausalSelfAttention,
+    CharTransformer,
+    causal_attention,
+    evaluate_windows,
+    generate,
+    num_parameters_formula,
+)
+from rnnviz.models import CharLM
+from rnnviz.train import train
+
+V = 11
+
+
+def _ids(B, T, seed=0, vocab_size=V):
+    return torch.randint(
+        0, vocab_size, (B, T), generator=torch.Generator().manual_seed(seed)
+    )
+
+
+def _model(**kw):
+    kw = dict(dict(d_model=32, num_layers=2, num_heads=4, context=24, seed=3), **kw)
+    return CharTransformer(V, **kw).eval()
+
+
+def test_causal_attention_matches_sdpa():
+    g = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(2, 3, 9, 8, generator=g) for _ in range(3))
+    ref = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    torch.testing.assert_close(causal_attention(q, k, v), ref, atol=1e-6, rtol=1e-5)
+
+
+def test_causal_attention_offset_matches_sdpa_on_the_last_rows():
+    g = torch.Generator().manual_seed(2)
+    q, k, v = (torch.randn(1, 2, 10, 4, generator=g) for _ in range(3))
+    full = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (1, 2, 10, 4)
+    part = causal_attention(q[:, :, 7:], k, v, offset=7)  # queries at positions 7, 8, 9
+    torch.testing.assert_close(part, full[:, :, 7:], atol=1e-6, rtol=1e-5)
+
+
+def test_self_attention_matches_multihead_attention():
+    d, h = 16, 4
+    mine = CausalSelfAttention(d, h)
+    ref = nn.MultiheadAttention(d, h, batch_first=True)
+    with torch.no_grad():
+        ref.in_proj_weight.copy_(
+            torch.cat([mine.q.weight, mine.k.weight, mine.v.weight])
+        )
+        ref.in_proj_bias.copy_(torch.cat([mine.q.bias, mine.k.bias, mine.v.bias]))
+        ref.out_proj.weight.copy_(mine.out.weight)
+        ref.out_proj.bias.copy_(mine.out.bias)
+    x = torch.randn(3, 7, d, generator=torch.Generator().manual_seed(0))
+    mask = nn.Transformer.generate_square_subsequent_mask(7)
+    expected, _ = ref(x, x, x, attn_mask=mask, need_weights=False)
+    got, _ = mine(x)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_future_tokens_do_not_change_earlier_logits():
+    m = _model()
+    ids = _ids(2, 20)
+    changed = ids.clone()
+    changed[:, 12:] = (changed[:, 12:] + 5) % V
+    a, _ = m(ids)
+    b, _ = m(changed)
+    torch.testing.assert_close(a[:, :12], b[:, :12], atol=0, rtol=0)
+    assert (a[:, 12:] - b[:, 12:]).abs().max() > 1e-3  # and later ones do change
+
+
+def test_kv_cache_gives_the_full_forward_logits():
+    m = _model()
+    ids = _ids(2, 20, seed=4)
+    full, _ = m(ids)  # (2, 20, V)
+    logits, cache = m.forward_cached(
+        ids[:, :5]
+    )  # a prompt, then one character at a time
+    steps = [logits]
+    for t in range(5, 20):
+        logits, cache = m.forward_cached(ids[:, t : t + 1], cache)
+        steps.append(logits)
+    torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-5, rtol=1e-5)
+    assert cache[0][0].shape == (2, 4, 20, 8)  # (B, heads, t, d_head)
+
+
+def test_generate_with_and_without_cache_write_the_same_text():
+    vocab = Vocab("abcdefghij ")
+    m = CharTransformer(
+        len(vocab),
+        d_model=16,
+        num_layers=1,
+        num_heads=2,
+        context=40,
+        seed=0,
+        vocab=vocab,
+    )
+    a = generate(m, vocab, "abc", 30, temperature=1.0, seed=5)
+    b = generate(m, vocab, "abc", 30, temperature=1.0, seed=5, use_cache=False)
+    assert a == b and len(a) == 33 and a.startswith("abc")
+    long = generate(
+        m, vocab, "abc", 100, temperature=0.0
+    )  # past the context: the cache is re-read
+    assert len(long) == 103 and set(long) <= set(vocab.chars)
+
+
+def test_parameter_count_formula_and_config():
+    for d, L, C in ((32, 2, 24), (48, 3, 10), (8, 1, 1)):
+        m = CharTransformer(V, d_model=d, num_layers=L, num_heads=4, context=C)
+        assert m.num_parameters() == num_parameters_formula(V, d, L, C)
+    m = _model(dropout=0.1)
+    cfg = json.loads(json.dumps(m.config))
+    assert cfg == dict(
+        vocab_size=V, d_model=32, num_layers=2, num_heads=4, context=24, dropout=0.1
+    )
+    again = CharTransformer(**cfg, seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(m.parameters(), again.parameters()))
+
+
+def test_seed_leaves_global_random_state_alone():
+    before = torch.random.get_rng_state()
+    _model(seed=9)
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_errors():
+    m = _model()
+    with pytest.raises(ValueError, match="exceeds the context of 24"):
+        m(_ids(1, 25))
+    with pytest.raises(TypeError, match="integer tensor"):
+        m(torch.zeros(1, 4))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        m([[1, 2]])
+    with pytest.raises(ValueError, match=r"shape \(B, T\)"):
+        m(torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"lie in \[0, 11\)"):
+        m(torch.tensor([[0, 11]]))
+    with pytest.raises(ValueError, match="empty"):
+        m(torch.zeros(1, 0, dtype=torch.long))
+    with pytest.raises(ValueError, match="no state"):
+        m(_ids(1, 4), state=(torch.zeros(1),))
+    _, cache = m.forward_cached(_ids(1, 20))
+    with pytest.raises(ValueError, match="exceeds the context"):
+        m.forward_cached(_ids(1, 5), cache)
+    with pytest.raises(ValueError, match="divisible"):
+        CharTransformer(V, d_model=30, num_heads=4)
+    with pytest.raises(ValueError, match="context must be a positive int"):
+        CharTransformer(V, context=0)
+    with pytest.raises(ValueError, match="dropout"):
+        CharTransformer(V, dropout=1.0)
+    with pytest.raises(ValueError, match="vocab has 3"):
+        CharTransformer(V, vocab=Vocab("abc"))
+    vocab = Vocab("abcdefghijk")
+    with pytest.raises(ValueError, match="prompt is empty"):
+        generate(m, vocab, "", 3)
+    with pytest.raises(ValueError, match="temperature"):
+        generate(m, vocab, "ab", 3, temperature=-1.0)
+    with pytest.raises(TypeError, match="CharTransformer"):
+        generate(CharLM(V), vocab, "ab", 3)
+    ids = _ids(1, 100)[0]
+    with pytest.raises(ValueError, match="stride=20 must be <= window=10"):
+        evaluate_windows(m, ids, window=10, stride=20)
+    with pytest.raises(ValueError, match="window \\+ 1"):
+        evaluate_windows(m, ids[:10], window=10, stride=5)
+
+
+def test_evaluate_windows_scores_each_character_once_with_the_stated_context():
+    m = _model()
+    ids = _ids(1, 107, seed=8)[0]
+    window, stride = 20, 5
+    got = evaluate_windows(m, ids, window=window, stride=stride, batch_size=3)
+    # reference: character t (t >= window - stride + 1) scored once, from exactly the window that ends where it is
+    total, count = 0.0, 0
+    for s in range(0, ids.numel() - window, stride):
+        x, y = ids[s : s + window], ids[s + 1 : s + window + 1]
+        with torch.no_grad():
+            logits, _ = m(x[None])
+        for t in range(window - stride, window):
+            total += float(F.cross_entropy(logits[0, t], y[t]))
+            count += 1
+    assert count == (ids.numel() - window - 1) // stride * stride + stride
+    assert math.isclose(got, total / count, rel_tol=1e-5)
+    # an LSTM is scored the same way, from a fresh state in every window
+    lstm = CharLM(V, 16, seed=0).eval()
+    ref = evaluate_windows(lstm, ids, window=window, stride=stride, batch_size=100)
+    assert math.isclose(
+        ref,
+        evaluate_windows(lstm, ids, window=window, stride=stride, batch_size=2),
+        rel_tol=1e-5,
+    )
+
+
+def test_a_short_training_run_lowers_held_out_loss():
+    text = "to be or not to be that is the question " * 40
+    vocab = Vocab.from_text(text)
+    ids = vocab.encode(text)
+    train_ids, valid_ids = ids[:1200], ids[1200:]
+    m = CharTransformer(
+        len(vocab),
+        d_model=32,
+        num_layers=1,
+        num_heads=2,
+        context=32,
+        seed=0,
+        vocab=vocab,
+    )
+    before = evaluate_windows(m, valid_ids, window=32, stride=16)
+    assert math.isclose(
+        before, math.log(len(vocab)), rel_tol=0.05
+    )  # near uniform at initialisation
+    hist = train(
+        m,
+        train_ids,
+        valid_ids,
+        steps=60,
+        batch_size=8,
+        seq_len=32,
+        lr=3e-3,
+        eval_every=60,
+        seed=0,
+        progress=False,
+    )
+    after = evaluate_windows(m, valid_ids, window=32, stride=16)
+    assert after < 0.5 * before, (before, after)
+    assert hist.val_loss[-1] < before
