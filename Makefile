@@ -9,7 +9,7 @@ CONSTRAINTS := requirements/constraints.txt
 THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 HTML   := _build/html/index.html
 
-.PHONY: install book build test test-site test-browser chromium lab strip bench clean
+.PHONY: install book build test test-site test-browser chromium lab strip format bench clean
 
 install: $(STAMP)
 
@@ -73,6 +73,11 @@ bench: build
 # Remove outputs from the notebooks, except the cells marked keep_output (nbval's references).
 strip: $(STAMP)
 	find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -exec $(VENV)/bin/nbstripout --keep-count {} +
+
+# Format the package, tests, benchmarks and notebooks (ruff, 88 columns); make test checks it.
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 clean:
 	rm -rf _build

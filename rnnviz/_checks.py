@@ -1,8 +1,9 @@
 """The small helpers every module shares: argument checks and a seeded RNG scope.
 
-Each check returns the value it accepted, so a caller can write
-``steps = positive_int("steps", steps)``, and raises a ``ValueError`` (or
-``TypeError``) that names the argument and what it got.
+Each check returns the value it accepted (an integer as a Python ``int``, so a
+numpy integer passes too), so a caller can write
+``steps = positive_int("steps", steps)``, and raises a ``ValueError`` that
+names the argument and what it got.
 
 >>> positive_int("steps", 3)
 3
@@ -21,24 +22,37 @@ True
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
 
 
+def _is_int(value: object) -> bool:
+    """A Python or numpy integer, not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def positive_int(name: str, value: object) -> int:
-    """``value`` if it is an int >= 1 (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """``value`` as an int if it is an integer >= 1 (not a bool)."""
+    if not _is_int(value) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
+    return int(value)
 
 
 def nonnegative_int(name: str, value: object) -> int:
-    """``value`` if it is an int >= 0 (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    """``value`` as an int if it is an integer >= 0 (not a bool)."""
+    if not _is_int(value) or value < 0:
         raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-    return value
+    return int(value)
+
+
+def int_at_least(name: str, value: object, minimum: int) -> int:
+    """``value`` as an int if it is an integer >= ``minimum`` (not a bool)."""
+    if not _is_int(value) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def positive_float(name: str, value: object) -> float:
@@ -78,9 +92,9 @@ def seeded(seed: int | None) -> Iterator[None]:
     (initial weights, dropout masks) depend on ``seed`` only and the caller's
     random stream is left as it was. ``seed=None`` forks without seeding.
     """
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+    if seed is not None and not _is_int(seed):
         raise ValueError(f"seed must be an int or None, got {seed!r}")
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
-            torch.manual_seed(seed)
+            torch.manual_seed(int(seed))
         yield

@@ -51,7 +51,8 @@ Force = Mapping[str, "float | Tensor"]
 
 
 def _apply_force(gates: dict[str, Tensor], force: Force | None) -> dict[str, Tensor]:
-    """Replace forced gate activations; NaN entries of a tensor value leave a unit as computed."""
+    """Replace forced gate activations; NaN entries of a tensor value leave a unit as
+    computed."""
     if not force:
         return gates
     unknown = set(force) - set(gates)
@@ -101,7 +102,7 @@ def lstm_cell(
     bias_hh: Tensor | None = None,
     force: Force | None = None,
 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-    """One LSTM step. Returns ``(h', c', gates)`` with gates ``i, f, g, o``, each (B, H)."""
+    """One LSTM step. Returns ``(h', c', gates)``, gates ``i, f, g, o``, each (B, H)."""
     a = _affine(x, weight_ih, bias_ih) + _affine(h, weight_hh, bias_hh)  # (B, 4H)
     ai, af, ag, ao = a.chunk(4, dim=1)
     gates = {
@@ -126,7 +127,8 @@ def gru_cell(
     bias_hh: Tensor | None = None,
     force: Force | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """One GRU step in torch's convention. Returns ``(h', gates)`` with gates ``r, z, n``."""
+    """One GRU step in torch's convention. Returns ``(h', gates)`` with gates
+    ``r, z, n``, each (B, H)."""
     gx = _affine(x, weight_ih, bias_ih)  # (B, 3H)
     gh = _affine(h, weight_hh, bias_hh)  # (B, 3H)
     xr, xz, xn = gx.chunk(3, dim=1)
@@ -137,6 +139,6 @@ def gru_cell(
     # reset gate applied after the product W_hn h + b_hn
     gates["n"] = torch.tanh(xn + gates["r"] * hn)
     gates = _apply_force(gates, {k: v for k, v in (force or {}).items() if k != "r"})
-    r, z, n = gates["r"], gates["z"], gates["n"]
+    z, n = gates["z"], gates["n"]
     h_next = (1 - z) * n + z * h
     return h_next, gates

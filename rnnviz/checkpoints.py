@@ -6,6 +6,12 @@ and free metadata (as a JSON string). Loading uses ``torch.load(...,
 weights_only=True)``, which refuses arbitrary pickled objects, and first checks
 the file's sha256 against a pinned value or the ``.sha256`` file written beside
 it (the format of ``sha256sum``, so ``sha256sum -c`` works too).
+
+Unlike the decoders, which take any character model
+(:class:`~rnnviz.protocols.CharModel`), a checkpoint stores a ``CharLM`` and
+nothing else: loading rebuilds the model from its JSON configuration and
+never unpickles code, so :func:`save_checkpoint` checks the class
+(``isinstance``) of what it can rebuild.
 """
 
 from __future__ import annotations
@@ -14,14 +20,16 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
+from torch import nn
 
 from rnnviz.data import Vocab
 from rnnviz.models import CharLM
 
 FORMAT = "rnnviz-charlm/1"
+M = TypeVar("M", bound=nn.Module)
 
 
 class ChecksumError(ValueError):
@@ -61,8 +69,11 @@ def save_checkpoint(
         raise ValueError(
             f"dtype must be torch.float32, float16 or bfloat16, got {dtype}"
         )
-    if not isinstance(model, CharLM):
-        raise TypeError(f"save_checkpoint saves a CharLM, got {type(model).__name__}")
+    if not isinstance(model, CharLM):  # the one class load_checkpoint can rebuild
+        raise TypeError(
+            f"save_checkpoint saves a CharLM, got {type(model).__name__}: other "
+            "models have no configuration that loading could rebuild them from"
+        )
     if len(vocab) != model.vocab_size:
         raise ValueError(
             f"vocab has {len(vocab)} characters, the model expects {model.vocab_size}"
@@ -88,8 +99,8 @@ def save_checkpoint(
 
 
 @torch.no_grad()
-def round_weights(model: CharLM, dtype: torch.dtype = torch.float16) -> CharLM:
-    """Round ``model``'s floating-point weights, in place, to ``dtype`` and back.
+def round_weights(model: M, dtype: torch.dtype = torch.float16) -> M:
+    """Round any module's floating-point weights, in place, to ``dtype`` and back.
 
     After this, saving with ``dtype`` and loading gives back exactly these weights.
     """
@@ -112,13 +123,15 @@ def load_checkpoint(path: str | Path, sha256: str | None = None) -> Checkpoint:
         side = Path(f"{path}.sha256")
         if not side.is_file():
             raise ChecksumError(
-                f"no sha256 given and no {side.name} beside {path}: refusing an unverified checkpoint"
+                f"no sha256 given and no {side.name} beside {path}: "
+                "refusing an unverified checkpoint"
             )
         sha256 = side.read_text().split()[0]
     actual = sha256_file(path)
     if actual != sha256.lower():
         raise ChecksumError(
-            f"sha256 mismatch for {path}: expected {sha256}, got {actual} (file changed or corrupt)"
+            f"sha256 mismatch for {path}: expected {sha256}, got {actual} "
+            "(file changed or corrupt)"
         )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)

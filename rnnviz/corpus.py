@@ -214,7 +214,8 @@ def markdown_to_text(md: str) -> str:
 
 
 def _speaking(heading: str | None) -> str | None:
-    """`Prologue` for `PROLOGUE`, `Epilogue` for `EPILOGUE` (any heading starting so)."""
+    """`Prologue` for `PROLOGUE`, `Epilogue` for `EPILOGUE` (any heading that starts
+    so)."""
     word = re.match(r"[A-Za-z]+", heading or "")
     if word and word[0].lower() in _SPEAKING_HEADINGS:
         return word[0].capitalize()

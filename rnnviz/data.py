@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from rnnviz._checks import nonnegative_int, positive_int
+
 _CONTEXT = 20  # characters shown on each side of an unknown character
 
 
@@ -97,8 +99,9 @@ class Vocab:
             context = text[max(0, pos - _CONTEXT) : pos + _CONTEXT + 1]
             kinds = sorted({text[int(i)] for i in unknown})
             raise UnknownCharacterError(
-                f"unknown character {text[pos]!r} at position {pos} (context {context!r}); "
-                f"{unknown.size} unknown character(s) in the text, distinct: {kinds!r}"
+                f"unknown character {text[pos]!r} at position {pos} "
+                f"(context {context!r}); {unknown.size} unknown character(s) in the "
+                f"text, distinct: {kinds!r}"
             )
         return torch.from_numpy(ids)
 
@@ -161,13 +164,8 @@ def _check_args(ids: torch.Tensor, batch_size: int, seq_len: int) -> None:
         raise ValueError(f"ids must be 1-D, got shape {tuple(ids.shape)}")
     if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
         raise ValueError(f"ids must be an integer tensor, got dtype {ids.dtype}")
-    _check_positive("batch_size", batch_size)
-    _check_positive("seq_len", seq_len)
-
-
-def _check_positive(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    positive_int("batch_size", batch_size)
+    positive_int("seq_len", seq_len)
 
 
 def random_windows(
@@ -188,9 +186,7 @@ def random_windows(
         raise ValueError(
             f"ids too short: len(ids)={len(ids)} must exceed seq_len={seq_len}"
         )
-    starts = torch.randint(
-        0, len(ids) - seq_len, (batch_size,), generator=generator
-    )  # (B,)
+    starts = torch.randint(0, len(ids) - seq_len, (batch_size,), generator=generator)
     idx = (starts[:, None] + torch.arange(seq_len)).to(ids.device)  # (B, T)
     return ids[idx], ids[idx + 1]
 
@@ -200,17 +196,17 @@ def _stream_len(n_ids: int, batch_size: int) -> int:
     if length < 2:
         raise ValueError(
             f"ids too short: {n_ids} ids in batch_size={batch_size} streams gives "
-            f"streams of {length} id(s); each stream needs at least 2 (an input and its target)"
+            f"streams of {length} id(s); each stream needs at least 2 (an input and "
+            "its target)"
         )
     return length
 
 
 def num_stream_batches(n_ids: int, batch_size: int, seq_len: int) -> int:
     """How many batches :func:`stream_batches` yields for `n_ids` ids."""
-    if isinstance(n_ids, bool) or not isinstance(n_ids, int) or n_ids < 0:
-        raise ValueError(f"n_ids must be a non-negative int, got {n_ids!r}")
-    _check_positive("batch_size", batch_size)
-    _check_positive("seq_len", seq_len)
+    nonnegative_int("n_ids", n_ids)
+    positive_int("batch_size", batch_size)
+    positive_int("seq_len", seq_len)
     return math.ceil((_stream_len(n_ids, batch_size) - 1) / seq_len)
 
 

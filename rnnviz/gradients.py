@@ -1,4 +1,4 @@
-"""Gradient flow through time in a :class:`rnnviz.models.CharLM`.
+"""Gradient flow through time in a recurrent character model such as ``CharLM``.
 
 How strongly does the loss at one step reach back to the hidden state of an
 earlier step? :func:`hidden_grad_norms` measures ``||dL/dh_t||`` exactly, by
@@ -9,6 +9,14 @@ the one-step Jacobians ``ds_t/ds_{t-1}`` whose product carries that gradient
 (``s = h``, or ``s = (h, c)`` for the LSTM), their singular values and the norm
 of their product over distance; :func:`forget_products` the LSTM's direct cell
 path, the product of forget gates.
+
+The replay needs the model's structure, not its class: any
+:class:`~rnnviz.protocols.RecurrentCharModel`, an ``embed`` layer, a fused
+batch-first ``rnn`` (``nn.RNN``, ``nn.LSTM`` or ``nn.GRU``) and a linear
+``head`` with ``logits = head(rnn(embed(ids)))`` (dropout, if any, only
+between them). :class:`rnnviz.models.CharLM` is one; a model with its own
+cell (``NormCharLM``, ``MinGRULM``) has no fused ``rnn`` to replay and is
+refused with a ``TypeError``.
 
 Every measurement is an inference pass: dropout is not applied. Distances
 count steps back from the loss: distance ``d`` is step ``loss_step - d``.
@@ -25,22 +33,27 @@ import torch
 from torch import Tensor, nn
 
 from rnnviz import cells
-from rnnviz.models import CharLM
+from rnnviz.data import check_ids
+from rnnviz.probe import probe
+from rnnviz.protocols import RecurrentCharModel, check_recurrent
 
-_KIND = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
-
-def _check_model(model: CharLM) -> None:
-    if not isinstance(model, CharLM):
-        raise TypeError(f"model must be a rnnviz CharLM, got {type(model).__name__}")
+def _check_model(model: RecurrentCharModel) -> str:
+    """The kind ('RNN', 'LSTM', 'GRU') of a model the replay can read."""
+    kind = check_recurrent(model, "a gradient measurement")
     if not all(torch.isfinite(p).all() for p in model.parameters()):
         raise ValueError("model has NaN or infinite weights")
+    return kind
+
+
+def _ids(model: RecurrentCharModel, ids: Tensor) -> Tensor:
+    return check_ids(ids, model.embed.num_embeddings)
 
 
 def _layer_weights(
     rnn: nn.RNNBase, layer: int, dtype: torch.dtype
 ) -> list[Tensor | None]:
-    """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer, detached copies in ``dtype``."""
+    """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer, detached, in ``dtype``."""
     out = []
     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
         p = getattr(rnn, f"{name}_l{layer}", None)
@@ -49,7 +62,7 @@ def _layer_weights(
 
 
 def _step(kind: str, weights, nonlinearity: str, x: Tensor, s: Tensor) -> Tensor:
-    """One step of one layer on the state ``s`` ((B, H), or (B, 2H) = (h, c) for LSTM)."""
+    """One step of one layer on the state ``s``: (B, H), or (B, 2H) = (h, c) (LSTM)."""
     if kind == "LSTM":
         h, c = s.chunk(2, dim=-1)
         h, c, _ = cells.lstm_cell(x, h, c, *weights)
@@ -59,9 +72,11 @@ def _step(kind: str, weights, nonlinearity: str, x: Tensor, s: Tensor) -> Tensor
     return cells.rnn_cell(x, s, *weights, nonlinearity=nonlinearity)
 
 
-def _check_pair(model: CharLM, ids: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+def _check_pair(
+    model: RecurrentCharModel, ids: Tensor, targets: Tensor
+) -> tuple[Tensor, Tensor]:
     """Character ids (B, T) and their targets (B, T), validated by the model."""
-    ids = model.check_ids(ids)
+    ids = _ids(model, ids)
     if not isinstance(targets, Tensor) or tuple(targets.shape) != tuple(ids.shape):
         got = (
             tuple(targets.shape)
@@ -71,7 +86,7 @@ def _check_pair(model: CharLM, ids: Tensor, targets: Tensor) -> tuple[Tensor, Te
         raise ValueError(
             f"targets must be a tensor of shape {tuple(ids.shape)} like ids, got {got}"
         )
-    return ids, model.check_ids(targets)
+    return ids, _ids(model, targets)
 
 
 def _check_step(loss_step: int, T: int) -> int:
@@ -85,7 +100,7 @@ def _check_step(loss_step: int, T: int) -> int:
 
 
 def hidden_grad_norms(
-    model: CharLM,
+    model: RecurrentCharModel,
     ids: Tensor,
     targets: Tensor,
     *,
@@ -105,9 +120,8 @@ def hidden_grad_norms(
     Returns (L, T) (mean over the batch of the per-sequence norm) or (L, B, T)
     with ``reduce='none'``; steps after ``loss_step`` get 0.
     """
-    _check_model(model)
+    kind = _check_model(model)
     ids, targets = _check_pair(model, ids, targets)
-    kind = _KIND[model.cell]
     if wrt not in ("h", "c") or (wrt == "c" and kind != "LSTM"):
         raise ValueError(
             f"wrt must be 'h' (or 'c' for an LSTM), got {wrt!r} for a {kind}"
@@ -137,7 +151,7 @@ def hidden_grad_norms(
                 state[l] = (h, c)
                 cs[l].append(
                     c
-                )  # the node h_t is computed from: dL/dc_t includes the path through h_t
+                )  # the node h_t is computed from: dL/dc_t includes the path via h_t
             elif kind == "GRU":
                 h = state[l] = cells.gru_cell(inp, state[l], *weights[l])[0]
             else:
@@ -162,7 +176,7 @@ def hidden_grad_norms(
 
 
 def by_distance(values: np.ndarray, loss_step: int = -1) -> np.ndarray:
-    """Reorder per-step values (..., T) by distance from ``loss_step``: (..., loss_step + 1).
+    """Per-step values (..., T) by distance from ``loss_step``: (..., loss_step + 1).
 
     Entry ``d`` of the result is step ``loss_step - d``.
     """
@@ -219,7 +233,10 @@ def product_norms(J: np.ndarray) -> np.ndarray:
 
 
 def step_jacobians(
-    model: CharLM, ids: Tensor, layer: int = 0, dtype: torch.dtype = torch.float64
+    model: RecurrentCharModel,
+    ids: Tensor,
+    layer: int = 0,
+    dtype: torch.dtype = torch.float64,
 ) -> StepJacobians:
     """Jacobians ``ds_t/ds_{t-1}`` of ``layer`` along one text ``ids`` ((T,) or (1, T)).
 
@@ -227,15 +244,16 @@ def step_jacobians(
     is the recurrent Jacobian of that layer alone. Computed with autograd
     (``torch.func.jacrev``, vectorised over steps) on the reference cells.
     """
-    _check_model(model)
+    kind = _check_model(model)
     if isinstance(ids, Tensor) and ids.dim() == 1:
         ids = ids.unsqueeze(0)
-    ids = model.check_ids(ids)
+    ids = _ids(model, ids)
     if ids.shape[0] != 1:
         raise ValueError(
-            f"step_jacobians reads one text at a time: ids must be (T,) or (1, T), got {tuple(ids.shape)}"
+            "step_jacobians reads one text at a time: ids must be (T,) or (1, T), "
+            f"got {tuple(ids.shape)}"
         )
-    rnn, kind = model.rnn, _KIND[model.cell]
+    rnn = model.rnn
     if (
         isinstance(layer, bool)
         or not isinstance(layer, (int, np.integer))
@@ -272,16 +290,18 @@ def step_jacobians(
     return StepJacobians(kind=kind, J=J, sv=sv, product_norm=product_norms(J))
 
 
-def forget_products(model: CharLM, ids: Tensor, layer: int = 0) -> np.ndarray:
+def forget_products(
+    model: RecurrentCharModel, ids: Tensor, layer: int = 0
+) -> np.ndarray:
     """The LSTM's cell path: ``prod_{k=T-d}^{T-1} f_k`` for d = 0..T-1, per unit.
 
     ``ids``: (B, T). Returns (T, B, H), 1 at d = 0: the diagonal of
     ``dc_{T-1}/dc_{T-1-d}`` along the path through the cells alone.
     """
-    _check_model(model)
-    if model.cell != "lstm":
-        raise ValueError(f"forget_products needs an LSTM, got a {_KIND[model.cell]}")
-    f = model.probe(ids).series("f", layer)  # (T, B, H); probe checks ids and layer
+    kind = _check_model(model)
+    if kind != "LSTM":
+        raise ValueError(f"forget_products needs an LSTM, got a {kind}")
+    f = probe(model, ids).series("f", layer)  # (T, B, H); probe checks ids, layer
     rev = f[::-1].astype(np.float64)  # rev[k] = f_{T-1-k}
     out = np.ones_like(rev)
     out[1:] = np.cumprod(rev[:-1], axis=0)
@@ -289,7 +309,7 @@ def forget_products(model: CharLM, ids: Tensor, layer: int = 0) -> np.ndarray:
 
 
 def parameter_grad_norms(
-    model: CharLM, ids: Tensor, targets: Tensor
+    model: RecurrentCharModel, ids: Tensor, targets: Tensor
 ) -> dict[str, float]:
     """``||dL/dp||`` for every named parameter, L the mean cross-entropy over (B, T).
 
@@ -318,7 +338,7 @@ def spectral_radius(W: np.ndarray | Tensor) -> float:
     return float(np.abs(np.linalg.eigvals(W)).max())
 
 
-def scale_recurrent(model: CharLM, radius: float) -> CharLM:
+def scale_recurrent(model: RecurrentCharModel, radius: float) -> RecurrentCharModel:
     """A copy of ``model`` whose recurrent matrices have spectral radius ``radius``.
 
     Every layer's ``weight_hh`` block of each gate ((H, H)) is rescaled on its
@@ -342,24 +362,29 @@ def scale_recurrent(model: CharLM, radius: float) -> CharLM:
                 rho = spectral_radius(block)
                 if rho == 0:
                     raise ValueError(
-                        f"layer {l}, gate block {k}: recurrent matrix is nilpotent (spectral radius 0), cannot rescale"
+                        f"layer {l}, gate block {k}: recurrent matrix is nilpotent "
+                        "(spectral radius 0), cannot rescale"
                     )
                 block.mul_(radius / rho)
     return out
 
 
 def scaled_gradient_curves(
-    models: Mapping[str, CharLM], ids: Tensor, targets: Tensor, radius: float
+    models: Mapping[str, RecurrentCharModel],
+    ids: Tensor,
+    targets: Tensor,
+    radius: float,
 ) -> dict[str, np.ndarray]:
-    """``||dL/dh_{T-d}||`` (top layer) of each model with its recurrent matrices rescaled.
+    """``||dL/dh_{T-d}||`` (top layer) of each model, recurrent matrices rescaled.
 
-    Each model of ``models`` (label -> :class:`~rnnviz.models.CharLM`) is copied by
+    Each model of ``models`` (label -> a
+    :class:`~rnnviz.protocols.RecurrentCharModel`) is copied by
     :func:`scale_recurrent` to spectral radius ``radius`` and measured with
     :func:`hidden_grad_norms` on ``ids``, ``targets`` (B, T), loss at the last
     step. Returns label -> values (T,) by distance ``d`` from the loss.
     """
     if not isinstance(models, Mapping) or not models:
-        raise ValueError("models must be a non-empty mapping label -> CharLM")
+        raise ValueError("models must be a non-empty mapping label -> model")
     return {
         key: by_distance(
             hidden_grad_norms(scale_recurrent(m, radius), ids, targets)[-1]

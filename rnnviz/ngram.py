@@ -17,16 +17,22 @@ before it. Two smoothings, both normalised over the whole vocabulary:
   before ``hw`` in training. An order whose context has ``a(h) = 0`` passes
   ``P_{m-1}`` through unchanged.
 
-Counting is vectorised: the training text becomes ids (one :class:`~rnnviz.data.Vocab`), each
-m-gram an int64 code in base V (first character most significant), and the
-tables are sorted code arrays (one sort of the text serves every order), read
-with ``np.searchsorted``.
+Counting is vectorised: the training text becomes ids (one
+:class:`~rnnviz.data.Vocab`), each m-gram an int64 code in base V (first
+character most significant), and the tables are sorted code arrays (one sort
+of the text serves every order), read with ``np.searchsorted``.
 
 Evaluation predicts every character of a held-out text but the first. Near the
 start, where fewer than ``n - 1`` characters precede, a context of length L is
 scored by the model of order L + 1 (same smoothing and parameters), so every
 order is judged on exactly the same characters. Bits per character are the
 mean of ``-log2 P``.
+
+The models have the interface of every character model of the book,
+:class:`~rnnviz.protocols.CharModel`: ``model(ids (B, T), state) -> (logits
+(B, T, V), state)`` with the log-probabilities ``log P(w | h)`` as logits and
+the last ``n - 1`` characters of each row as the state, so
+:func:`rnnviz.sampling.generate` decodes them like the neural models.
 
 Limitations: codes must stay below 2**63, so (V + 1)**max_n must too (70 symbols:
 max_n <= 10). Counting n = 1..7 on the 4.3M training characters needs about
@@ -38,14 +44,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
+from torch import Tensor
 
-from rnnviz.data import Vocab
-
-if TYPE_CHECKING:
-    from rnnviz.corpus import Corpus
+from rnnviz.corpus import Corpus, load_corpus
+from rnnviz.data import Vocab, check_ids
 
 SMOOTHINGS = ("add-k", "kneser-ney")
 K_GRID = tuple(
@@ -130,7 +135,8 @@ class NGramCounts:
         self.vocab, self.max_n, self.V = vocab, max_n, len(vocab)
         if (self.V + 1) ** max_n >= 2**63:
             raise ValueError(
-                f"max_n={max_n} is too large for {self.V} symbols: codes would overflow int64"
+                f"max_n={max_n} is too large for {self.V} symbols: "
+                "codes would overflow int64"
             )
         ids = _encode(vocab, text, "training text")
         self.num_chars = len(ids)
@@ -139,7 +145,8 @@ class NGramCounts:
             int, _Table
         ] = {}  # order -> continuation counts N1+(.g), orders < max_n
         # One sort serves every order: sort the max_n-grams starting at each position
-        # (digits id + 1 in base V + 1, 0 past the end), then every m-gram prefix is sorted too.
+        # (digits id + 1 in base V + 1, 0 past the end), then every m-gram prefix is
+        # sorted too.
         B, N = self.V + 1, len(ids)
         code = np.zeros(N, dtype=np.int64)  # (N,)
         for j in range(max_n):
@@ -197,7 +204,10 @@ class NGramCounts:
         return self._query_context(context)[1][len(context) + 1][0]
 
     def distinct(self, n: int, times: int | None = None) -> int:
-        """Number of distinct n-grams in the training text (with `times`: seen exactly that often)."""
+        """Number of distinct n-grams in the training text.
+
+        With `times`: only those seen exactly that often.
+        """
         return (
             len(self.raw[n].grams)
             if times is None
@@ -230,7 +240,8 @@ class NGramCounts:
         y = _encode(self.vocab, text, "held-out text")
         if len(y) < 2:
             raise ValueError(
-                "held-out text needs at least 2 characters (the first is never predicted)"
+                "held-out text needs at least 2 characters "
+                "(the first is never predicted)"
             )
         P = len(y) - 1
         codes = (
@@ -289,7 +300,8 @@ class _Model:
             or not 1 <= n <= self.counts.max_n
         ):
             raise ValueError(
-                f"n must be an int in 1..{self.counts.max_n} (the counts' max_n), got {n!r}"
+                f"n must be an int in 1..{self.counts.max_n} (the counts' max_n), "
+                f"got {n!r}"
             )
 
     def _prepare(self, avail: np.ndarray, raw: dict, cont: dict) -> tuple:
@@ -304,11 +316,61 @@ class _Model:
         return self._evaluate(self._prepare(avail, raw, cont))
 
     def next_probs(self, context: str) -> np.ndarray:
-        """(V,) distribution of the character after `context` (its last n-1 characters count)."""
+        """(V,) distribution of the character after `context` (its last n-1 count)."""
         avail, raw, cont = self.counts._query_context(
             context[max(0, len(context) - self.n + 1) :]
         )
         return self._probs(np.full(self.counts.V, avail), raw, cont)
+
+    @property
+    def vocab(self) -> Vocab:
+        """The vocabulary of the counts."""
+        return self.counts.vocab
+
+    @property
+    def vocab_size(self) -> int:
+        return self.counts.V
+
+    def forward(
+        self, ids: Tensor, state: tuple[str, ...] | None = None
+    ) -> tuple[Tensor, tuple[str, ...]]:
+        """The character-model interface: ids (B, T) -> (log P (B, T, V), state).
+
+        ``logits[b, t]`` is ``log next_probs(context)`` (float64) after the
+        characters of row ``b`` up to ``t``, preceded by ``state[b]``, the
+        row's last ``n - 1`` characters of an earlier call (``None``: no
+        earlier text). Returns the new state.
+        """
+        ids = check_ids(ids, self.counts.V)
+        B, _ = ids.shape
+        past = ("",) * B if state is None else state
+        if (
+            not isinstance(past, tuple)
+            or len(past) != B
+            or not all(isinstance(h, str) for h in past)
+        ):
+            raise ValueError(
+                f"state must be a tuple of {B} strings (each row's last characters), "
+                f"or None; got {state!r:.80}"
+            )
+        chars, keep = self.counts.vocab.chars, self.n - 1
+        probs = np.empty((*ids.shape, self.counts.V))  # (B, T, V)
+        new = []
+        for b, row in enumerate(ids.tolist()):
+            h = past[b]
+            for t, i in enumerate(row):
+                h = (h + chars[i])[max(0, len(h) + 1 - keep) :] if keep else ""
+                probs[b, t] = self.next_probs(h)
+            new.append(h)
+        with np.errstate(divide="ignore"):
+            logits = np.log(probs)  # P = 0 -> -inf: never drawn
+        return torch.from_numpy(logits), tuple(new)
+
+    def __call__(
+        self, ids: Tensor, state: tuple[str, ...] | None = None
+    ) -> tuple[Tensor, tuple[str, ...]]:
+        """The same as :meth:`forward`."""
+        return self.forward(ids, state)
 
     def log2probs(self, text: str | HeldOut) -> np.ndarray:
         """(N-1,) log2 P of every character of `text` after the first."""
@@ -320,7 +382,10 @@ class _Model:
         return np.log2(self._probs(held.avail, held.raw, held.cont))
 
     def bpc(self, text: str | HeldOut) -> float:
-        """Bits per character on `text`: mean -log2 P over every character but the first."""
+        """Bits per character on `text`.
+
+        The mean -log2 P over every character but the first.
+        """
         return float(-self.log2probs(text).mean())
 
 
@@ -351,7 +416,7 @@ class AddK(_Model):
 
 @dataclass(frozen=True)
 class KneserNey(_Model):
-    """Interpolated Kneser-Ney; `discount` is one D for all orders or one per order 1..n."""
+    """Interpolated Kneser-Ney; `discount` is one D for all orders or one per order."""
 
     discount: float | tuple[float, ...] = 0.75
 
@@ -381,7 +446,7 @@ class KneserNey(_Model):
         )
 
     def _prepare(self, avail, raw, cont):
-        """Per order m: a(hw), 1/a(h), T(h)/a(h) and `keep` (1 where order m is skipped)."""
+        """Per order m: a(hw), 1/a(h), T(h)/a(h) and `keep` (1 where m is skipped)."""
         top = np.minimum(self.n, avail)  # (P,)
         terms = []
         for m in range(1, int(top.max()) + 1):
@@ -413,26 +478,13 @@ def make_model(
     raise ValueError(f"smoothing must be one of {SMOOTHINGS}, got {smoothing!r}")
 
 
-def sample(model: AddK | KneserNey, prompt: str, length: int, *, seed: int = 0) -> str:
-    """Continue `prompt` (may be empty) by `length` characters; deterministic for `seed`."""
-    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-        raise ValueError(f"length must be an int >= 0, got {length!r}")
-    rng = np.random.default_rng(seed)
-    text = prompt
-    for _ in range(length):
-        cdf = np.cumsum(model.next_probs(text))  # (V,)
-        w = min(
-            int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")),
-            len(cdf) - 1,
-        )
-        text += model.counts.vocab.chars[w]
-    return text
-
-
 def sweep(
     held: HeldOut, smoothing: str, n: int, grid: Sequence[float] | None = None
 ) -> np.ndarray:
-    """Bits per character of `held` for each parameter of `grid` (default K_GRID or D_GRID)."""
+    """Bits per character of `held` for each parameter of `grid`.
+
+    The default grid is K_GRID (add-k) or D_GRID (Kneser-Ney).
+    """
     grid = (K_GRID if smoothing == "add-k" else D_GRID) if grid is None else grid
     if not len(grid):
         raise ValueError("empty grid: give at least one parameter value")
@@ -446,7 +498,7 @@ def sweep(
 def tune(
     held: HeldOut, smoothing: str, n: int, grid: Sequence[float] | None = None
 ) -> tuple[float, float]:
-    """(parameter, bpc): the grid value with the lowest bpc on `held` (the first if tied)."""
+    """(parameter, bpc): grid value with the lowest bpc on `held`, first if tied."""
     grid = (K_GRID if smoothing == "add-k" else D_GRID) if grid is None else grid
     bpcs = sweep(held, smoothing, n, grid)
     best = int(np.argmin(bpcs))
@@ -456,7 +508,10 @@ def tune(
 def validation_table(
     valid: HeldOut, orders: Sequence[int] | None = None
 ) -> dict[str, list[dict]]:
-    """smoothing -> one row per n (default 1..max_n): {'n', 'param', 'bpc'}, param tuned on `valid`."""
+    """smoothing -> one row per n (default 1..max_n): {'n', 'param', 'bpc'}.
+
+    Each param is tuned on `valid`.
+    """
     orders = range(1, valid.counts.max_n + 1) if orders is None else orders
     return {
         s: [dict(zip(("n", "param", "bpc"), (n, *tune(valid, s, n)))) for n in orders]
@@ -465,7 +520,7 @@ def validation_table(
 
 
 def best_of(table: dict[str, list[dict]]) -> dict:
-    """The row with the lowest validation bpc over both smoothings, with its smoothing."""
+    """The row with the lowest validation bpc of both smoothings, with its smoothing."""
     rows = [dict(row, smoothing=s) for s, rs in table.items() for row in rs]
     return min(rows, key=lambda r: (r["bpc"], r["n"]))
 
@@ -482,8 +537,6 @@ def baseline(corpus: Corpus | None = None, max_n: int = 7) -> dict:
     (all splits, for the vocabulary) can stand in for the corpus.
     """
     if corpus is None:
-        from rnnviz.corpus import load_corpus
-
         corpus = load_corpus()
     counts = NGramCounts(corpus.train, Vocab.from_text(corpus.text), max_n=max_n)
     table = validation_table(counts.held_out(corpus.valid))

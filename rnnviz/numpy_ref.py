@@ -33,7 +33,6 @@ import numpy as np
 Array = np.ndarray
 Params = dict[str, Array]
 NUM_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
-_STATE_NAMES = {"RNN": ("h0",), "LSTM": ("h0", "c0"), "GRU": ("h0",)}
 
 
 def sigmoid(a: Array) -> Array:
@@ -46,7 +45,8 @@ def sigmoid(a: Array) -> Array:
 def rnn_step(
     x: Array, h: Array, W_ih: Array, W_hh: Array, b_ih: Array, b_hh: Array
 ) -> Array:
-    """h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh). x: (B, I), h: (B, H) -> (B, H)."""
+    """h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh): x (B, I), h (B, H) ->
+    h_t (B, H)."""
     return np.tanh(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
 
 
@@ -65,7 +65,8 @@ def lstm_step(
 def gru_step(
     x: Array, h: Array, W_ih: Array, W_hh: Array, b_ih: Array, b_hh: Array
 ) -> tuple[Array, dict[str, Array]]:
-    """One GRU step (torch's convention). Returns (h_t, gates r, z, n and hn = W_hn h + b_hn)."""
+    """One GRU step (torch's convention). Returns (h_t, gates), the gates r, z, n
+    and hn = W_hn h + b_hn, each (B, H)."""
     x_r, x_z, x_n = np.split(x @ W_ih.T + b_ih, 3, axis=1)  # each (B, H)
     h_r, h_z, h_n = np.split(h @ W_hh.T + b_hh, 3, axis=1)
     r, z = sigmoid(x_r + h_r), sigmoid(x_z + h_z)
@@ -77,7 +78,8 @@ def gru_step(
 def rnn_step_backward(
     dh: Array, h: Array, W_ih: Array, W_hh: Array
 ) -> tuple[Array, Array, Array]:
-    """dL/dh_t (B, H), h_t -> (dL/da_t, dL/dx_t, dL/dh_{t-1} through this step); a_t is the pre-activation."""
+    """dL/dh_t (B, H), h_t -> (dL/da_t, dL/dx_t, dL/dh_{t-1} through this step),
+    where a_t is the pre-activation."""
     da = dh * (1 - h**2)  # tanh' = 1 - tanh^2
     return da, da @ W_ih, da @ W_hh
 
@@ -91,12 +93,12 @@ def lstm_step_backward(
     W_ih: Array,
     W_hh: Array,
 ) -> tuple[Array, Array, Array, Array]:
-    """(dL/dh_t, dL/dc_t from later steps) -> (dL/da_t (B, 4H), dL/dx_t, dL/dh_{t-1}, dL/dc_{t-1})."""
+    """(dL/dh_t, dL/dc_t from later steps) -> (dL/da_t (B, 4H), dL/dx_t,
+    dL/dh_{t-1}, dL/dc_{t-1})."""
     i, f, g, o = gates["i"], gates["f"], gates["g"], gates["o"]
     tc = np.tanh(c)
-    dc = dc + dh * o * (
-        1 - tc**2
-    )  # the cell is reached directly and through h_t = o tanh(c_t)
+    # the cell is reached directly and through h_t = o tanh(c_t)
+    dc = dc + dh * o * (1 - tc**2)
     di, df, dg, do = dc * g, dc * c_prev, dc * i, dh * tc
     da = np.concatenate(
         [di * i * (1 - i), df * f * (1 - f), dg * (1 - g**2), do * o * (1 - o)], axis=1
@@ -107,7 +109,8 @@ def lstm_step_backward(
 def gru_step_backward(
     dh: Array, h_prev: Array, gates: Mapping[str, Array], W_ih: Array, W_hh: Array
 ) -> tuple[Array, Array, Array, Array]:
-    """dL/dh_t -> (dL/d(W_ih x + b_ih), dL/d(W_hh h + b_hh), dL/dx_t, dL/dh_{t-1}), the first two (B, 3H)."""
+    """dL/dh_t -> (dL/d(W_ih x + b_ih), dL/d(W_hh h + b_hh), dL/dx_t, dL/dh_{t-1}),
+    the first two (B, 3H)."""
     r, z, n, hn = gates["r"], gates["z"], gates["n"], gates["hn"]
     da_n = dh * (1 - z) * (1 - n**2)
     da_z = dh * (h_prev - n) * z * (1 - z)
@@ -119,7 +122,8 @@ def gru_step_backward(
 
 # ------------------------------------------------------------- parameters, checks
 def params_from_torch(module: Any) -> Params:
-    """float64 numpy copies of a ``torch.nn.RNN``/``LSTM``/``GRU``'s parameters, torch's names."""
+    """float64 numpy copies of a ``torch.nn.RNN``/``LSTM``/``GRU``'s parameters,
+    under torch's names."""
     kind = type(module).__name__
     if kind not in NUM_GATES:
         raise TypeError(f"expected torch.nn.RNN, LSTM or GRU, got {kind}")
@@ -144,7 +148,8 @@ def init_params(
     bias: bool = True,
     seed: int = 0,
 ) -> Params:
-    """Random parameters as torch initialises them: uniform in (-1/sqrt(H), 1/sqrt(H))."""
+    """Random parameters as torch initialises them: uniform in
+    (-1/sqrt(H), 1/sqrt(H))."""
     _check_kind(kind)
     rng, G, H, k = (
         np.random.default_rng(seed),
@@ -171,7 +176,8 @@ def _check_kind(kind: str) -> None:
 
 
 def _array(name: str, value: Any, shape: tuple[int, ...] | None = None) -> Array:
-    """float64 array (a new one if a conversion was needed), checked for shape and NaN."""
+    """float64 array (a new one if a conversion was needed), checked for shape and
+    NaN."""
     a = np.asarray(value, dtype=np.float64)
     if shape is not None and a.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
@@ -189,7 +195,8 @@ def _layers(
         raise KeyError("missing parameter 'weight_hh_l0'")
     if np.ndim(params["weight_hh_l0"]) != 2:
         raise ValueError(
-            f"weight_hh_l0 must be a matrix (G*H, H), got shape {np.shape(params['weight_hh_l0'])}"
+            "weight_hh_l0 must be a matrix (G*H, H), got shape "
+            f"{np.shape(params['weight_hh_l0'])}"
         )
     numbered = [re.fullmatch(r"(?:weight|bias)_(?:ih|hh)_l(\d+)", k) for k in params]
     G, L = NUM_GATES[kind], 1 + max(int(m[1]) for m in numbered if m)
@@ -205,8 +212,8 @@ def _layers(
         raise KeyError(f"missing parameter(s) {sorted(expected - set(params))}")
     if set(params) - expected:
         raise KeyError(
-            f"unexpected parameter(s) {sorted(set(params) - expected)} (bidirectional or "
-            "projection modules are not supported)"
+            f"unexpected parameter(s) {sorted(set(params) - expected)} "
+            "(bidirectional or projection modules are not supported)"
         )
     layers = []
     for k in range(L):
@@ -254,7 +261,8 @@ def forward(
 
     ``state``: None (zeros), h0 (L, B, H), or for the LSTM a pair (h0, c0).
     Returns outputs (T, B, H) of the top layer, the final state (h_n (L, B, H),
-    or for the LSTM a pair (h_n, c_n)) and a :class:`~rnnviz.numpy_ref.Cache` for :func:`backward`.
+    or for the LSTM a pair (h_n, c_n)) and a :class:`~rnnviz.numpy_ref.Cache` for
+    :func:`backward`.
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 3 or x.shape[0] == 0 or x.shape[1] == 0:
@@ -301,7 +309,8 @@ def forward(
 def _initial_state(
     kind: str, state: Any, shape: tuple[int, int, int], names: tuple[str, str]
 ) -> tuple[Array, Array]:
-    """(h, c) from None (zeros), h, or for the LSTM a pair (h, c); c is zeros for RNN and GRU."""
+    """(h, c) from None (zeros), h, or for the LSTM a pair (h, c); c is zeros for
+    the RNN and the GRU."""
     if state is None:
         return np.zeros(shape), np.zeros(shape)
     if kind == "LSTM":
@@ -334,10 +343,8 @@ def backward(cache: Cache, dout: Any, dstate: Any = None) -> dict[str, Array]:
         dW_ih, dW_hh = np.zeros_like(W_ih), np.zeros_like(W_hh)
         db_ih, db_hh = np.zeros(W_ih.shape[0]), np.zeros(W_hh.shape[0])
         dx = np.zeros_like(lc.x)
-        dh_next, dc_next = (
-            dh_n[k],
-            dc_n[k],
-        )  # gradient arriving from step t+1 (or the final state)
+        # the gradient arriving from step t+1 (or from the final state)
+        dh_next, dc_next = dh_n[k], dc_n[k]
         for t in reversed(range(T)):
             dh = d_top[t] + dh_next  # dL/dh_t: from the output at t and from step t+1
             g_t = {n: v[t] for n, v in lc.gates.items()}
@@ -353,9 +360,8 @@ def backward(cache: Cache, dout: Any, dstate: Any = None) -> dict[str, Array]:
                 dgx, dgh, dx[t], dh_next = gru_step_backward(
                     dh, lc.h[t], g_t, W_ih, W_hh
                 )
-            dW_ih += (
-                dgx.T @ lc.x[t]
-            )  # the weights are shared: their gradient sums over time
+            # the weights are shared: their gradient sums over time
+            dW_ih += dgx.T @ lc.x[t]
             dW_hh += dgh.T @ lc.h[t]
             db_ih += dgx.sum(axis=0)
             db_hh += dgh.sum(axis=0)
@@ -374,7 +380,8 @@ def backward(cache: Cache, dout: Any, dstate: Any = None) -> dict[str, Array]:
 def head_loss(
     h: Any, weight: Any, bias: Any, targets: Any
 ) -> tuple[float, dict[str, Array]]:
-    """Mean cross-entropy (nats) of softmax(h W^T + b) against targets, and its gradients.
+    """Mean cross-entropy (nats) of softmax(h W^T + b) against targets, and its
+    gradients.
 
     h: (T, B, H); weight: (V, H); bias: (V,); targets: integer ids (T, B).
     Returns ``(loss, {"h": (T, B, H), "weight": (V, H), "bias": (V,)})``.
@@ -389,17 +396,18 @@ def head_loss(
     targets = np.asarray(targets)
     if targets.shape != h.shape[:2] or not np.issubdtype(targets.dtype, np.integer):
         raise ValueError(
-            f"targets must be integer ids of shape {h.shape[:2]}, got {targets.dtype} {targets.shape}"
+            f"targets must be integer ids of shape {h.shape[:2]}, "
+            f"got {targets.dtype} {targets.shape}"
         )
     if targets.min() < 0 or targets.max() >= V:
         raise ValueError(
-            f"targets must lie in [0, {V}), got values in [{targets.min()}, {targets.max()}]"
+            f"targets must lie in [0, {V}), "
+            f"got values in [{targets.min()}, {targets.max()}]"
         )
     logits = h @ weight.T + bias  # (T, B, V)
     shifted = logits - logits.max(axis=2, keepdims=True)
-    log_p = shifted - np.log(
-        np.exp(shifted).sum(axis=2, keepdims=True)
-    )  # (T, B, V) log-softmax
+    # (T, B, V) log-softmax
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))
     N = targets.size
     t_idx, b_idx = np.indices(targets.shape)
     loss = -log_p[t_idx, b_idx, targets].mean()

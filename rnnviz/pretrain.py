@@ -19,6 +19,7 @@ the hashes of the shipped files are pinned in :data:`PRETRAINED_SHA256`, and
     python -m rnnviz.pretrain              # all three, into checkpoints/
     python -m rnnviz.pretrain lstm --threads 2 --out /tmp/ckpt
     python -m rnnviz.pretrain gru --steps 20 --out /tmp/smoke   # a smoke test
+    python -m rnnviz.pretrain lstm --device cuda --out /tmp/gpu  # untested here
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 
 import torch
 
+from rnnviz._checks import positive_int
 from rnnviz.checkpoints import (
     Checkpoint,
     load_checkpoint,
@@ -108,12 +110,13 @@ def checkpoint_path(cell: str, out: str | Path | None = None) -> Path:
 
 
 def load_pretrained(cell: str) -> Checkpoint:
-    """The shipped pretrained ``CharLM`` for ``cell`` ('rnn', 'lstm' or 'gru'), hash-checked."""
+    """The shipped ``CharLM`` for ``cell`` ('rnn', 'lstm', 'gru'), checked."""
     if cell not in CONFIGS:
         raise ValueError(f"cell must be one of {sorted(CONFIGS)}, got {cell!r}")
     if cell not in PRETRAINED_SHA256:
         raise FileNotFoundError(
-            f"no pretrained {cell} checkpoint is pinned: run python -m rnnviz.pretrain {cell}"
+            f"no pretrained {cell} checkpoint is pinned: "
+            f"run python -m rnnviz.pretrain {cell}"
         )
     return load_checkpoint(checkpoint_path(cell), sha256=PRETRAINED_SHA256[cell])
 
@@ -129,20 +132,23 @@ def pretrain(
     steps: int | None = None,
     threads: int = 2,
     progress: bool = True,
+    device: str = "cpu",
 ) -> Path:
-    """Train one model as configured in :data:`CONFIGS` and write its checkpoint; return the path.
+    """Train one model as configured in :data:`CONFIGS`, write its checkpoint, return
+    the path.
 
     ``steps`` overrides the configured step count (for smoke tests; the
     schedule is stretched to it). Sets torch's thread count to ``threads``.
+    ``device`` (e.g. ``"cuda"``) is where the model trains; it is moved back to
+    the CPU before it is rounded, scored on the test plays and saved. Only the
+    CPU is tested, and only CPU runs reproduce the pinned checkpoints.
     """
     if cell not in CONFIGS:
         raise ValueError(f"cell must be one of {sorted(CONFIGS)}, got {cell!r}")
     cfg = CONFIGS[cell]
     tcfg = dict(cfg["train"])
     if steps is not None:
-        if not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be a positive int, got {steps!r}")
-        tcfg["steps"] = steps
+        tcfg["steps"] = positive_int("steps", steps)
         tcfg["warmup"] = min(tcfg["warmup"], steps // 2)
     torch.set_num_threads(threads)
     corpus = load_corpus()
@@ -167,8 +173,10 @@ def pretrain(
         seed=SEED,
         progress=progress,
         lr_schedule=cosine_schedule(tcfg["steps"], tcfg["warmup"], tcfg["final"]),
+        device=device,
     )
     seconds = time.perf_counter() - start
+    model.cpu()
     round_weights(model, torch.float16)  # evaluate exactly what is stored
     valid, test = (
         evaluate(model, valid_ids, batch_size=32),
@@ -252,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument(
+        "--device", default="cpu", help="where to train, e.g. cuda (default cpu)"
+    )
     args = ap.parse_args(argv)
     for cell in args.cells:
         pretrain(
@@ -260,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             steps=args.steps,
             threads=args.threads,
             progress=not args.quiet,
+            device=args.device,
         )
     return 0
 

@@ -7,8 +7,11 @@ the fused torch module; probing costs one extra forward pass of the reference
 cells over the text you look at. The replay is an inference pass: dropout
 between layers is not applied (as in ``module.eval()``).
 
-For a :class:`rnnviz.models.CharLM` the probe also embeds the characters and
-applies the output head, so the trace holds the logits too.
+For a character model with the structure of a
+:class:`~rnnviz.protocols.RecurrentCharModel` (``embed``, a fused ``rnn``,
+``head``; :class:`rnnviz.models.CharLM` is one) the probe also embeds the
+characters and applies the output head, so the trace holds the logits too:
+:func:`probe_lm`. Dispatch is on that structure, not on the class.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ import torch
 from torch import Tensor, nn
 
 from rnnviz import cells
-
-_KINDS = {nn.LSTM: "LSTM", nn.GRU: "GRU", nn.RNN: "RNN"}
+from rnnviz.data import check_ids
+from rnnviz.protocols import RNN_KINDS, RecurrentCharModel, check_recurrent
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class Trace:
     ``layers[l].h``, ``.c`` (LSTM only) and ``.gates[name]`` have shape (T, B, H).
     ``output`` is what the module returns as its first value, in the module's own
     layout: (B, T, H) if ``batch_first`` else (T, B, H), or (T, H) for unbatched
-    input. ``h_n`` and ``c_n`` are the final states, (L, B, H). For a ``CharLM``,
+    input. ``h_n`` and ``c_n`` are the final states, (L, B, H). For a character model,
     ``logits`` has shape (B, T, V) and ``text`` is the decoded input if known.
     """
 
@@ -69,7 +72,7 @@ class Trace:
         return self.layers[0].h.shape[0]
 
     def series(self, name: str, layer: int = 0) -> np.ndarray:
-        """Gate or state ``name`` (``'h'``, ``'c'`` or a gate) of ``layer``: (T, B, H)."""
+        """State or gate ``name`` ('h', 'c' or a gate) of ``layer``, (T, B, H)."""
         if not 0 <= layer < self.num_layers:
             raise IndexError(
                 f"layer {layer} out of range: the trace has {self.num_layers} layer(s)"
@@ -86,18 +89,20 @@ class Trace:
 
 
 def _kind(module: nn.Module) -> str:
-    for cls, name in _KINDS.items():
-        if type(module) is cls:
-            return name
-    raise TypeError(
-        f"probe supports torch.nn.RNN, LSTM and GRU (or a rnnviz CharLM), got {type(module).__name__}"
-    )
+    kind = RNN_KINDS.get(type(module))
+    if kind is None:
+        raise TypeError(
+            "probe supports torch.nn.RNN, LSTM and GRU (or a character model made of "
+            f"embed, rnn and head, like CharLM), got {type(module).__name__}"
+        )
+    return kind
 
 
 def _check_supported(module: nn.RNNBase) -> None:
     if module.bidirectional:
         raise ValueError(
-            "probe does not support bidirectional modules yet: probe each direction separately"
+            "probe does not support bidirectional modules yet: "
+            "probe each direction separately"
         )
     if getattr(module, "proj_size", 0):
         raise ValueError("probe does not support LSTM with proj_size > 0")
@@ -154,7 +159,8 @@ def _initial_state(
             s = s.unsqueeze(1)
         if tuple(s.shape) != (L, batch, H):
             raise ValueError(
-                f"{name} must have shape {(L, batch, H)} (num_layers, batch, hidden), got {tuple(s.shape)}"
+                f"{name} must have shape {(L, batch, H)} (num_layers, batch, "
+                f"hidden), got {tuple(s.shape)}"
             )
         out.append(s.to(like.dtype))
     return out[0], out[1]
@@ -172,7 +178,8 @@ def _check_force(kind: str, force, layers, num_layers: int) -> None:
     unknown = set(force) - set(cells.GATES[kind])
     if unknown:
         raise KeyError(
-            f"cannot force {sorted(unknown)}: {kind} gates are {list(cells.GATES[kind])}"
+            f"cannot force {sorted(unknown)}: "
+            f"{kind} gates are {list(cells.GATES[kind])}"
         )
     for l in layers or ():
         if not 0 <= l < num_layers:
@@ -185,7 +192,7 @@ def _check_force(kind: str, force, layers, num_layers: int) -> None:
 def probe_module(
     module: nn.RNNBase, inputs: Tensor, state=None, force=None, force_layers=None
 ) -> Trace:
-    """Replay ``module`` on ``inputs`` through the reference cells (see :func:`probe`)."""
+    """Replay ``module`` on ``inputs`` in the reference cells (see :func:`probe`)."""
     kind = _kind(module)
     _check_supported(module)
     _check_force(kind, force, force_layers, module.num_layers)
@@ -240,6 +247,38 @@ def probe_module(
     )
 
 
+def _lm_ids(model: RecurrentCharModel, inputs: object) -> tuple[Tensor, str | None]:
+    """Character ids (B, T) from ids (B, T) or (T,), or a string and ``model.vocab``."""
+    if isinstance(inputs, str):
+        vocab = getattr(model, "vocab", None)
+        if vocab is None:
+            raise ValueError(
+                f"this {type(model).__name__} has no vocab: pass character ids "
+                "instead of a string"
+            )
+        return vocab.encode(inputs).unsqueeze(0), inputs  # (1, T)
+    if isinstance(inputs, Tensor) and inputs.dim() == 1:
+        inputs = inputs.unsqueeze(0)
+    return check_ids(inputs, model.embed.num_embeddings), None  # (B, T)
+
+
+@torch.no_grad()
+def probe_lm(
+    model: RecurrentCharModel, inputs, state=None, force=None, force_layers=None
+) -> Trace:
+    """Trace of a character model ``head(rnn(embed(ids)))`` on ``inputs``, with logits.
+
+    ``inputs``: character ids (B, T) or (T,), or a string encoded with
+    ``model.vocab``. The trace's ``logits`` are (B, T, V) and ``text`` is the
+    string if one was given. See :func:`probe` for ``state`` and ``force``.
+    """
+    check_recurrent(model, "probe_lm")
+    ids, text = _lm_ids(model, inputs)
+    tr = probe_module(model.rnn, model.embed(ids), state, force, force_layers)
+    logits = model.head(torch.from_numpy(tr.output)).numpy()  # (B, T, V)
+    return Trace(**{**tr.__dict__, "logits": logits, "text": text})
+
+
 def probe(
     module: nn.Module, inputs, state=None, force=None, force_layers=None
 ) -> Trace:
@@ -247,9 +286,11 @@ def probe(
 
     ``module`` is a ``torch.nn.RNN``/``LSTM``/``GRU`` (``inputs``: float tensor
     (T, B, I), (B, T, I) if ``batch_first``, or unbatched (T, I)) or a
-    :class:`rnnviz.models.CharLM` (``inputs``: character ids (B, T) or (T,), or
-    a string encoded with the model's vocabulary). ``state`` is the initial
-    state as torch takes it: ``h0`` of shape (L, B, H), or ``(h0, c0)`` for LSTM.
+    character model made of ``embed``, such a batch-first ``rnn`` and ``head``,
+    like :class:`rnnviz.models.CharLM` (``inputs``: character ids (B, T) or
+    (T,), or a string encoded with the model's ``vocab``; see :func:`probe_lm`).
+    ``state`` is the initial state as torch takes it: ``h0`` of shape (L, B, H),
+    or ``(h0, c0)`` for LSTM.
 
     ``force`` replaces gate activations during the replay (see
     :mod:`rnnviz.cells`), in every layer or only in ``force_layers``; the
@@ -257,9 +298,7 @@ def probe(
     """
     if isinstance(module, nn.RNNBase):
         return probe_module(module, inputs, state, force, force_layers)
-    from rnnviz.models import CharLM  # models does not import probe at import time
-
-    if isinstance(module, CharLM):
-        return module.probe(inputs, state, force=force, force_layers=force_layers)
+    if hasattr(module, "rnn") and hasattr(module, "embed"):
+        return probe_lm(module, inputs, state, force, force_layers)
     _kind(module)  # raises the TypeError that names the module
     raise AssertionError("unreachable")

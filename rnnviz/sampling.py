@@ -3,21 +3,24 @@
 A language model gives, after each prefix, scores ``z`` (logits) for the next
 character; decoding chooses one. :func:`filter_logits` reshapes the scores
 (temperature, then top-k, then top-p, the order of common implementations),
-:func:`choose` draws from them, and :func:`generate` runs a ``CharLM`` from a
+:func:`choose` draws from them, and :func:`generate` runs a model from a
 prompt and records, for every character it writes, its probability under the
 model and under the distribution it was drawn from, the entropy of both, and
-the model's top alternatives.
+the model's top alternatives. :func:`sample` is the same call that returns
+only the text.
+
+This is the book's one decoding path. It runs any
+:class:`~rnnviz.protocols.CharModel`, ``model(ids (B, T), state) -> (logits
+(B, T, V), state)``: it reads the prompt once, then feeds back one character
+per step with the state it got. A ``CharLM`` carries its recurrent state; a
+``CharTransformer`` carries its key/value cache (so each new character costs
+one position); the n-gram models of :mod:`rnnviz.ngram` carry their last
+characters and return log-probabilities as logits. There is one temperature
+convention: ``temperature`` must be > 0, and the limit ``T -> 0`` is the
+explicit ``strategy="greedy"``.
 
 Every random draw comes from a ``torch.Generator`` seeded by the caller; the
 global random state is never used.
-
-Why not :func:`rnnviz.models.sample`? It stays as the minimal sampler of the
-earlier chapters (it returns only the text, with ``temperature=0`` meaning
-greedy). This module supersedes it for decoding: it adds top-k and top-p,
-rejects ``temperature <= 0`` in favour of an explicit ``strategy="greedy"``,
-and keeps what each step looked like. With the same seed, ``generate(...,
-strategy="temperature")`` writes exactly the text ``sample`` writes (a test
-checks it).
 
 >>> z = torch.tensor([2.0, 1.0, 0.0, -1.0])
 >>> filter_logits(z, top_k=2)
@@ -31,18 +34,20 @@ tensor([2., 1., -inf, -inf])
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from rnnviz._checks import nonnegative_int, positive_int
 from rnnviz.data import UnknownCharacterError, Vocab
-from rnnviz.models import CharLM
+from rnnviz.protocols import CharModel, check_char_model
 
 STRATEGIES = ("greedy", "temperature", "top-k", "top-p")
-#: The settings of the sampling lab, as pairs (label, keyword arguments of :func:`generate`).
+#: The settings of the sampling lab: (label, keyword arguments of :func:`generate`).
 LAB_SETTINGS: tuple[tuple[str, dict], ...] = (
     ("greedy", dict(strategy="greedy")),
     ("T = 0.5", dict(strategy="temperature", temperature=0.5)),
@@ -66,7 +71,8 @@ def _check_logits(logits: Tensor) -> None:
         )
     if logits.dim() not in (1, 2) or logits.shape[-1] == 0:
         raise ValueError(
-            f"logits must have shape (V,) or (B, V) with V >= 1, got {tuple(logits.shape)}"
+            "logits must have shape (V,) or (B, V) with V >= 1, got "
+            f"{tuple(logits.shape)}"
         )
     if torch.isnan(logits).any() or (logits == math.inf).any():
         raise ValueError("logits contain NaN or +inf")
@@ -110,7 +116,7 @@ def filter_logits(
     top_k: int | None = None,
     top_p: float | None = None,
 ) -> Tensor:
-    """The logits of the sampling distribution: ``z / T``, with dropped characters at ``-inf``.
+    """Logits of the sampling distribution: ``z / T``, dropped characters at ``-inf``.
 
     logits: (V,) or (B, V). Returns a new tensor of the same shape and dtype;
     ``softmax`` of it is the distribution to draw from.
@@ -148,7 +154,7 @@ def filter_logits(
 
 
 def entropy_bits(logits: Tensor) -> Tensor:
-    """Entropy of ``softmax(logits)`` in bits: (..., V) -> (...); ``-inf`` logits count as 0."""
+    """Entropy of ``softmax(logits)`` in bits, (..., V) -> (...); ``-inf`` gives 0."""
     p = torch.softmax(logits.double(), dim=-1)
     return torch.special.entr(p).sum(-1) / _LN2
 
@@ -253,14 +259,15 @@ class Generation:
 
     @property
     def surprisal(self) -> np.ndarray:
-        """The surprisal -log2 p(char) of each character under the model, in bits, shape (n,)."""
+        """Surprisal -log2 p(char) of each character under the model in bits, (n,)."""
         return -np.log2(self.probs)
 
     def stats(self, n: int = 4) -> dict[str, float]:
-        """Mean surprisal and entropy (bits per character), distinct-``n`` and the looping share."""
+        """Mean surprisal and entropy (bits per character), distinct-n, loop share."""
         if len(self.steps) < n:
             raise ValueError(
-                f"need at least {n} generated characters for statistics, got {len(self.steps)}"
+                f"need at least {n} generated characters for statistics, "
+                f"got {len(self.steps)}"
             )
         loop = find_loop(self.text)
         return {
@@ -279,7 +286,8 @@ def describe(
     top_k: int | None = None,
     top_p: float | None = None,
 ) -> str:
-    """A short label: ``'greedy'``, ``'T = 0.8'``, ``'top-k, k = 5'``, ``'top-p, p = 0.9, T = 0.8'``."""
+    """A short label such as ``'greedy'``, ``'T = 0.8'``, ``'top-k, k = 5'`` or
+    ``'top-p, p = 0.9, T = 0.8'``."""
     if strategy == "greedy":
         return "greedy"
     t = (
@@ -297,25 +305,81 @@ def describe(
     return cut if temperature == 1.0 else f"{cut}, {t}"
 
 
-def _check_prompt(vocab: Vocab, prompt: str) -> None:
-    if not isinstance(prompt, str):
-        raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
-    if not prompt:
-        raise ValueError("prompt is empty: give at least one character to condition on")
-    unknown = sorted(set(prompt) - set(vocab.chars))
-    if unknown:
-        raise UnknownCharacterError(
-            f"prompt has characters not in the vocabulary: {unknown!r}"
+def _check_prompts(vocab: Vocab, prompt: str | Sequence[str]) -> tuple[str, ...]:
+    """The prompts as a tuple: one str, or a non-empty sequence of equally long ones."""
+    prompts = (prompt,) if isinstance(prompt, str) else prompt
+    if not isinstance(prompts, Sequence) or not prompts:
+        raise TypeError(
+            "prompt must be a str or a non-empty sequence of str, got "
+            f"{type(prompt).__name__}"
         )
+    for p in prompts:
+        if not isinstance(p, str):
+            raise TypeError(f"prompt must be a str, got {type(p).__name__}")
+        if not p:
+            raise ValueError(
+                "prompt is empty: give at least one character to condition on"
+            )
+        unknown = sorted(set(p) - set(vocab.chars))
+        if unknown:
+            raise UnknownCharacterError(
+                f"prompt has characters not in the vocabulary: {unknown!r}"
+            )
+    lengths = sorted({len(p) for p in prompts})
+    if len(lengths) > 1:
+        raise ValueError(
+            "prompts read side by side must have the same length, got lengths "
+            f"{lengths}"
+        )
+    return tuple(prompts)
+
+
+def _check_vocab(model: CharModel, vocab: Vocab) -> None:
+    if not isinstance(vocab, Vocab):
+        raise TypeError(f"vocab must be a rnnviz Vocab, got {type(vocab).__name__}")
+    size = getattr(model, "vocab_size", None)
+    if isinstance(size, int) and len(vocab) != size:
+        raise ValueError(
+            f"vocab must be the model's Vocab of {size} characters, "
+            f"got {len(vocab)} characters"
+        )
+    own = getattr(model, "vocab", None)
+    if isinstance(own, Vocab) and own != vocab:
+        raise ValueError("vocab differs from the model's own vocab")
+
+
+def _step(model: CharModel, ids: Tensor, state: Any, V: int) -> tuple[Tensor, Any]:
+    """One call of the model, checked: ids (B, T) -> (logits (B, T, V), state)."""
+    out = model(ids, state)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError(
+            "model(ids, state) must return a pair (logits, state), got "
+            f"{type(out).__name__}"
+        )
+    logits, state = out
+    if not isinstance(logits, Tensor) or not logits.is_floating_point():
+        raise TypeError(
+            "the model's logits must be a floating-point torch.Tensor, got "
+            f"{getattr(logits, 'dtype', type(logits).__name__)}"
+        )
+    expected = (*ids.shape, V)
+    if tuple(logits.shape) != expected:
+        raise ValueError(
+            f"the model returned logits of shape {tuple(logits.shape)} for ids of "
+            f"shape {tuple(ids.shape)}: expected (B, T, V) = {expected}"
+        )
+    if torch.isnan(logits[:, -1]).any():
+        raise ValueError("the model's logits contain NaN: cannot decode from them")
+    return logits, state
 
 
 @torch.no_grad()
 def generate_many(
-    model: CharLM,
+    model: CharModel,
     vocab: Vocab,
-    prompt: str,
+    prompt: str | Sequence[str],
     n: int,
-    samples: int,
+    samples: int = 1,
     *,
     strategy: str = "temperature",
     temperature: float = 1.0,
@@ -324,33 +388,38 @@ def generate_many(
     seed: int = 0,
     top: int = 5,
 ) -> list[Generation]:
-    """``samples`` continuations of ``prompt``, ``n`` characters each, drawn side by side in one batch.
+    """``samples`` continuations of ``prompt``, ``n`` characters each, in one batch.
 
-    The model runs in eval mode (no dropout) and is put back as it was. The
-    draws come from ``torch.Generator().manual_seed(seed)``, so the same call
-    gives the same texts; ``top`` alternatives are kept per step.
+    ``model`` is any :class:`~rnnviz.protocols.CharModel`. ``prompt`` is one
+    string or a sequence of equally long strings; every prompt gets
+    ``samples`` rows, read side by side (prompt ``i``, sample ``j`` is entry
+    ``i * samples + j`` of the result). The prompts are read in one call, then
+    each chosen character is fed back with the returned state (no call after
+    the last one). A model with ``eval``/``train`` runs in eval mode (no
+    dropout) and is put back as it was. The draws come from
+    ``torch.Generator().manual_seed(seed)``, so the same call gives the same
+    texts; ``top`` alternatives are kept per step.
     """
-    if not isinstance(model, CharLM):
-        raise TypeError(f"model must be a CharLM, got {type(model).__name__}")
-    if not isinstance(vocab, Vocab) or len(vocab) != model.vocab_size:
-        raise ValueError(
-            f"vocab must be the model's Vocab of {model.vocab_size} characters"
-        )
-    _check_prompt(vocab, prompt)
+    check_char_model(model)
+    _check_vocab(model, vocab)
+    prompts = _check_prompts(vocab, prompt)
     top_k, top_p = _check_strategy(strategy, top_k, top_p)
     if strategy != "greedy":
         _check_params(temperature, top_k, top_p)
-    for name, v, lo in (("n", n, 0), ("samples", samples, 1), ("top", top, 0)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+    nonnegative_int("n", n)
+    positive_int("samples", samples)
+    nonnegative_int("top", top)
     gen = torch.Generator().manual_seed(seed)
-    was_training = model.training
-    model.eval()
+    was_training = getattr(model, "training", None)
+    switch = isinstance(was_training, bool) and callable(getattr(model, "train", None))
+    if switch:
+        model.train(False)
     try:
-        ids = vocab.encode(prompt).unsqueeze(0).expand(samples, -1)  # (B, P)
-        logits, state = model(ids)
+        ids = torch.stack([vocab.encode(p) for p in prompts])  # (P, L)
+        ids = ids.repeat_interleave(samples, 0)  # (B, L), B = P * samples
+        logits, state = _step(model, ids, None, len(vocab))  # (B, L, V)
         z, out = [], []
-        for _ in range(n):
+        for i in range(n):
             last = logits[:, -1]  # (B, V)
             nxt = choose(
                 last,
@@ -362,9 +431,11 @@ def generate_many(
             )  # (B,)
             z.append(last)
             out.append(nxt)
-            logits, state = model(nxt[:, None], state)
+            if i + 1 < n:
+                logits, state = _step(model, nxt[:, None], state, len(vocab))
     finally:
-        model.train(was_training)
+        if switch:
+            model.train(was_training)
     settings = dict(
         strategy=strategy,
         temperature=None if strategy == "greedy" else float(temperature),
@@ -373,12 +444,11 @@ def generate_many(
         seed=seed,
         vocab_size=len(vocab),
     )
+    rows = [p for p in prompts for _ in range(samples)]
     if n == 0:
-        return [Generation(prompt=prompt, steps=(), **settings) for _ in range(samples)]
-    return [
-        Generation(prompt=prompt, steps=s, **settings)
-        for s in _steps(torch.stack(z, 1), torch.stack(out, 1), vocab, settings, top)
-    ]
+        return [Generation(prompt=p, steps=(), **settings) for p in rows]
+    steps = _steps(torch.stack(z, 1), torch.stack(out, 1), vocab, settings, top)
+    return [Generation(prompt=p, steps=s, **settings) for p, s in zip(rows, steps)]
 
 
 def _steps(
@@ -438,7 +508,7 @@ def _steps(
 
 
 def generate(
-    model: CharLM,
+    model: CharModel,
     vocab: Vocab,
     prompt: str,
     n: int,
@@ -450,12 +520,17 @@ def generate(
     seed: int = 0,
     top: int = 5,
 ) -> Generation:
-    """Continue ``prompt`` by ``n`` characters; see :func:`generate_many` (this is ``samples=1``).
+    """Continue ``prompt`` by ``n`` characters; :func:`generate_many` with one row.
 
     ``strategy``: ``"greedy"`` (argmax), ``"temperature"`` (draw from
     ``softmax(z / T)``), ``"top-k"`` (needs ``top_k``) or ``"top-p"`` (needs
     ``top_p``); the last two also apply ``temperature`` first.
     """
+    if not isinstance(prompt, str):
+        raise TypeError(
+            f"prompt must be a str, got {type(prompt).__name__} "
+            "(generate_many reads several prompts)"
+        )
     return generate_many(
         model,
         vocab,
@@ -471,8 +546,39 @@ def generate(
     )[0]
 
 
+def sample(
+    model: CharModel,
+    vocab: Vocab,
+    prompt: str,
+    n: int,
+    *,
+    strategy: str = "temperature",
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int = 0,
+) -> str:
+    """``prompt`` followed by the ``n`` characters that :func:`generate` writes.
+
+    The same settings and draws as :func:`generate`; only the text is kept.
+    """
+    gen = generate(
+        model,
+        vocab,
+        prompt,
+        n,
+        strategy=strategy,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        seed=seed,
+        top=0,
+    )
+    return prompt + gen.text
+
+
 def run_lab(
-    model: CharLM,
+    model: CharModel,
     vocab: Vocab,
     prompt: str,
     n: int,
@@ -480,7 +586,10 @@ def run_lab(
     seed: int = 0,
     settings: tuple[tuple[str, dict], ...] = LAB_SETTINGS,
 ) -> dict[str, Generation]:
-    """One generation per setting (default :data:`LAB_SETTINGS`), all from the same seed: label -> Generation."""
+    """One generation per setting (default :data:`LAB_SETTINGS`), all from ``seed``.
+
+    Returns label -> Generation.
+    """
     return {
         label: generate(model, vocab, prompt, n, seed=seed, **kw)
         for label, kw in settings
@@ -488,9 +597,8 @@ def run_lab(
 
 
 def distinct_n(text: str, n: int) -> float:
-    """Distinct ``n``-grams over all ``n``-grams of ``text`` (1.0: no ``n``-gram repeats)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    """Distinct ``n``-grams over all ``n``-grams of ``text`` (1.0: none repeats)."""
+    positive_int("n", n)
     grams = [text[i : i + n] for i in range(len(text) - n + 1)]
     if not grams:
         raise ValueError(f"text of {len(text)} characters has no {n}-grams")
@@ -503,7 +611,9 @@ class Loop(NamedTuple):
 
 
 def find_loop(text: str, min_repeats: int = 3) -> Loop | None:
-    """The earliest point from which ``text`` repeats one piece to its end, at least ``min_repeats`` times.
+    """The earliest point from which ``text`` repeats one piece to its end.
+
+    The piece must occur at least ``min_repeats`` times.
 
     Returns ``Loop(start, period)`` (the shortest period among the earliest
     starts), or None if the text does not end in such a loop.

@@ -12,51 +12,40 @@ initial state of the next:
 - ``state="reset"``: every batch starts from zeros, as with random windows.
 
 When the streams are exhausted, reading starts again at their beginning with a
-zero state. Gradients can be clipped by their global norm
-(``clip_grad_norm_``, the default) or element by element
-(``clip_grad_value_``); the history records the norm *before* clipping.
+zero state. Training runs through the one loop, :func:`rnnviz.train.fit`;
+gradients can be clipped by their global norm (``clip_grad_norm_``, the
+default) or element by element (``clip_grad_value_``), see
+:func:`rnnviz.train.clip_gradients`; the history records the norm *before*
+clipping.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Iterator
-from typing import Literal, Union
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
+from rnnviz._checks import positive_int
 from rnnviz.data import num_stream_batches, stream_batches
-from rnnviz.train import History, _check_ids, _Recorder, _Schedule
+from rnnviz.train import History, _check_ids, evaluate, fit
 
-State = Union[Tensor, tuple, list, None]  # h (layers, B, H), or (h, c) for an LSTM
+State = Tensor | tuple | list | None  # h (layers, B, H), or (h, c) for an LSTM
 STATE_MODES = ("carry", "reset")
-CLIP_MODES = ("norm", "value", None)
-
-
-class DivergedError(FloatingPointError):
-    """Training produced a non-finite loss or gradient norm.
-
-    ``step`` is the step at which it happened and ``history`` holds every
-    finite step before it, so a caller can still plot the run.
-    """
-
-    def __init__(self, message: str, step: int, history: History) -> None:
-        super().__init__(message)
-        self.step = step
-        self.history = history
 
 
 def detach_state(state: State) -> State:
     """Cut the autograd graph behind a recurrent state, keeping its values.
 
     ``state`` is ``None``, a tensor ``h`` of shape (layers, B, H) or an LSTM
-    tuple ``(h, c)`` (nested tuples and lists are handled the same way).
+    tuple ``(h, c)`` (nested tuples and lists are handled the same way), or
+    any state object with a ``detach()`` method (the Transformer's KV cache).
     Returns new tensors that share storage with the old ones but have no
     ``grad_fn``; the input is not modified.
 
-    >>> h = 2 * torch.ones(1, 2, 3, requires_grad=True)  # (layers, B, H), with a graph
+    >>> h = 2 * torch.ones(1, 2, 3, requires_grad=True)  # (layers, B, H), a graph
     >>> h2, c2 = detach_state((h, h))
     >>> h.grad_fn is None, h2.grad_fn is None, bool((h2 == h).all())
     (False, True, True)
@@ -67,60 +56,48 @@ def detach_state(state: State) -> State:
         return state.detach()
     if isinstance(state, (tuple, list)):
         return type(state)(detach_state(s) for s in state)
+    if callable(getattr(state, "detach", None)):
+        return state.detach()
     raise TypeError(
-        f"state must be None, a Tensor or a tuple of Tensors, got {type(state).__name__}"
+        "state must be None, a Tensor, a tuple of Tensors or have detach(), "
+        f"got {type(state).__name__}"
     )
-
-
-def clip_gradients(
-    parameters: Iterable[nn.Parameter],
-    clip: float | None,
-    mode: Literal["norm", "value"] | None = "norm",
-) -> float:
-    """Clip the ``.grad`` of ``parameters`` in place; return the global norm before clipping.
-
-    ``mode="norm"`` rescales all gradients together so that their joint L2 norm
-    is at most ``clip`` (the direction is kept); ``mode="value"`` clamps every
-    element to ``[-clip, clip]`` (the direction changes). ``clip=None`` or
-    ``mode=None`` only measures the norm.
-    """
-    _check_clip(clip, mode)
-    params = [p for p in parameters if p.grad is not None]
-    if mode == "norm" and clip is not None:
-        return float(nn.utils.clip_grad_norm_(params, clip))
-    norm = float(nn.utils.clip_grad_norm_(params, math.inf))  # measures only
-    if mode == "value" and clip is not None:
-        nn.utils.clip_grad_value_(params, clip)
-    return norm
-
-
-def _check_clip(clip: object, mode: object) -> None:
-    if mode not in CLIP_MODES:
-        raise ValueError(f"clip_mode must be 'norm', 'value' or None, got {mode!r}")
-    ok = (
-        isinstance(clip, (int, float))
-        and not isinstance(clip, bool)
-        and clip > 0
-        and math.isfinite(clip)
-    )
-    if clip is not None and not ok:
-        raise ValueError(f"clip must be a positive finite number or None, got {clip!r}")
-
-
-def _positive_int(name: str, v: object) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{name} must be a positive int, got {v!r}")
 
 
 def _endless(
     ids: Tensor, batch_size: int, seq_len: int
 ) -> Iterator[tuple[Tensor, Tensor, bool]]:
-    """(x, y, first) forever: the stream batches, restarted when exhausted; ``first`` marks a restart."""
+    """(x, y, first) forever: the stream batches, restarted when exhausted.
+
+    ``first`` marks the first batch of a pass over the streams.
+    """
     while True:
         first = True
         for x, y in stream_batches(ids, batch_size, seq_len):  # (B, T) each
             yield x, y, first
             first = False
+
+
+def carried_loss(reset: bool = False) -> Callable[[nn.Module, tuple], Tensor]:
+    """A ``loss_fn`` for :func:`rnnviz.train.fit` that carries the state.
+
+    It reads batches ``(x (B, T), y (B, T), first)``, runs ``model(x, state)``
+    from the state the previous batch left (zeros if ``first`` or ``reset``),
+    keeps the new state detached for the next batch and returns the mean
+    next-character cross-entropy.
+    """
+    state: State = None  # None, (layers, B, H) or a tuple (h, c)
+
+    def loss_fn(model: nn.Module, batch: tuple[Tensor, Tensor, bool]) -> Tensor:
+        nonlocal state
+        x, y, first = batch
+        if first or reset:
+            state = None  # zeros: the start of the streams, or a reset
+        logits, new_state = model(x, state)  # (B, T, V)
+        state = detach_state(new_state)  # the next forward sees it, no gradient
+        return nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
+
+    return loss_fn
 
 
 def train_stateful(
@@ -143,8 +120,9 @@ def train_stateful(
     optimizer: torch.optim.Optimizer | None = None,
     on_gradient: Callable[[int, Tensor], None] | None = None,
     lr_schedule: Callable[[int], float] | None = None,
+    device: str | torch.device = "cpu",
 ) -> History:
-    """Train ``model`` with truncated BPTT over contiguous streams of ``train_ids`` (N,).
+    """Train ``model`` by truncated BPTT over contiguous streams of ``train_ids`` (N,).
 
     ``model(x (B, T), state) -> (logits (B, T, V), state)``, like
     :class:`rnnviz.models.CharLM`. Each step reads the next (B, T) batch of
@@ -155,79 +133,41 @@ def train_stateful(
     the global random state is left as it was. ``on_gradient(step, grad)``, if
     given, sees a flat copy (P,) of every raw gradient, before clipping.
     ``lr_schedule(step) -> factor`` scales the learning rate (see
-    :func:`rnnviz.train.cosine_schedule`). Raises :class:`DivergedError`
-    (a ``FloatingPointError``) at the first non-finite loss or gradient norm.
+    :func:`rnnviz.train.cosine_schedule`). Raises
+    :class:`rnnviz.train.DivergedError` (a ``FloatingPointError``) at the first
+    non-finite loss or gradient norm. See :func:`rnnviz.train.fit`.
     """
     _check_ids("train_ids", train_ids)
     if valid_ids is not None:
         _check_ids("valid_ids", valid_ids)
     for name, v in (
-        ("steps", steps),
         ("batch_size", batch_size),
         ("seq_len", seq_len),
         ("eval_every", eval_every),
         ("eval_batch_size", eval_batch_size),
     ):
-        _positive_int(name, v)
+        positive_int(name, v)
     if state not in STATE_MODES:
         raise ValueError(f"state must be 'carry' or 'reset', got {state!r}")
-    _check_clip(clip, clip_mode)
-    if time_budget is not None and not time_budget > 0:
-        raise ValueError(
-            f"time_budget must be positive seconds or None, got {time_budget!r}"
-        )
-    num_stream_batches(
-        len(train_ids), batch_size, seq_len
-    )  # raises now if the text is too short
-    batches = _endless(train_ids, batch_size, seq_len)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = optimizer or torch.optim.Adam(params, lr=lr)
-    sched = _Schedule(opt, lr_schedule)
-    model.train()
-    h = None  # the carried state: None, (layers, B, H) or a tuple (h, c)
-    bar = tqdm(
-        range(1, steps + 1), disable=not progress, desc=f"TBPTT ({state})", unit="step"
+    num_stream_batches(len(train_ids), batch_size, seq_len)  # raises if too short
+    return fit(
+        model,
+        _endless(train_ids, batch_size, seq_len),
+        carried_loss(reset=state == "reset"),
+        steps=steps,
+        lr=lr,
+        optimizer=optimizer,
+        lr_schedule=lr_schedule,
+        clip=clip,
+        clip_mode=clip_mode,
+        evaluate=None
+        if valid_ids is None
+        else partial(evaluate, ids=valid_ids, batch_size=eval_batch_size),
+        eval_every=eval_every,
+        time_budget=time_budget,
+        seed=seed,
+        progress=progress,
+        desc=f"TBPTT ({state})",
+        device=device,
+        on_gradient=on_gradient,
     )
-    rec = _Recorder(model, valid_ids, eval_every, eval_batch_size, time_budget, bar)
-    hist = rec.hist
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for step in bar:
-            x, y, first = next(batches)  # (B, T) each
-            if first or state == "reset":
-                h = None  # zeros: the start of the streams, or a reset
-            logits, h = model(x, h)  # (B, T, V)
-            h = detach_state(
-                h
-            )  # the next batch's forward sees h, its backward stops here
-            loss = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
-            if not torch.isfinite(loss):
-                bar.close()
-                raise DivergedError(
-                    f"training loss became {loss.item():.4g} at step {step} "
-                    f"(seq_len={seq_len}); clip the gradient or lower the learning rate",
-                    step,
-                    hist,
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            loss = loss.detach()
-            if on_gradient is not None:
-                on_gradient(
-                    step,
-                    torch.cat([p.grad.flatten() for p in params if p.grad is not None]),
-                )  # (P,)
-            norm = clip_gradients(params, clip, clip_mode)
-            if not math.isfinite(norm):
-                bar.close()
-                raise DivergedError(
-                    f"gradient norm became {norm} at step {step} "
-                    f"(seq_len={seq_len}); clip the gradient or lower the learning rate",
-                    step,
-                    hist,
-                )
-            sched(step)
-            opt.step()
-            if rec.record(step, float(loss), norm):
-                break
-    return rec.finish()

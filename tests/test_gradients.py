@@ -1,4 +1,4 @@
-"""Gradient-flow measurements agree with torch's own cells, autograd and finite differences."""
+"""Gradient-flow measurements against torch's cells, autograd and finite differences."""
 
 import copy
 
@@ -59,7 +59,7 @@ def _torch_cells(model):
 
 
 def _reference_loss(model, ids, targets, loss_step, dh, dc):
-    """Loss at ``loss_step`` with perturbations dh[l, t], dc[l, t] (B, H) added to the states."""
+    """Loss at ``loss_step``, perturbations dh[l, t], dc[l, t] (B, H) on the states."""
     tc, L, H = _torch_cells(model), model.rnn.num_layers, model.rnn.hidden_size
     B = ids.shape[0]
     x = model.embed(ids).detach().double()  # (B, T, E)
@@ -82,7 +82,10 @@ def _reference_loss(model, ids, targets, loss_step, dh, dc):
 
 
 def _reference_grads(model, ids, targets, loss_step):
-    """dL/dh and dL/dc of every layer and step, via torch cells and zero perturbations: (L, T, B, H)."""
+    """dL/dh and dL/dc of every layer and step, (L, T, B, H).
+
+    Computed with torch cells and zero perturbations.
+    """
     L, H = model.rnn.num_layers, model.rnn.hidden_size
     B, T = ids.shape
     dh = torch.zeros(L, T, B, H, dtype=torch.float64, requires_grad=True)
@@ -111,8 +114,9 @@ def test_hidden_grad_norms_match_torch_cells(cell, loss_step):
         got[:, :, : loss_step + 1] > 0
     ).all()
     if cell == "lstm":
-        # BPTT for the cell: delta c_t = delta h_t * o_t * (1 - tanh(c_t)^2) + (the path through c_{t+1}),
-        # the second term being what a perturbation of c after h_t was computed sees (torch cells).
+        # BPTT for the cell: delta c_t = delta h_t * o_t * (1 - tanh(c_t)^2)
+        # + (the path through c_{t+1}), the second term being what a perturbation
+        # of c after h_t was computed sees (torch cells).
         tr = model.probe(ids)
         want_c = []
         for l in range(2):
@@ -163,7 +167,10 @@ def test_hidden_grad_norms_match_finite_differences(cell):
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_hidden_grad_norms_match_the_fused_module(cell):
-    """Single layer: restart the fused torch module from the state at step t, differentiate that state."""
+    """Single layer: restart the fused torch module from the state at step t.
+
+    The gradient is taken with respect to that state.
+    """
     model = copy.deepcopy(_model(cell, layers=1, hidden=6, scale=2.0)).double()
     ids, targets = _ids(B=2, T=7)
     want = []
@@ -202,7 +209,7 @@ def test_float32_measurement_is_close_and_inputs_untouched():
 def test_hidden_grad_norms_errors():
     model = _model("gru")
     ids, targets = _ids()
-    with pytest.raises(TypeError, match="must be a rnnviz CharLM"):
+    with pytest.raises(TypeError, match="needs a recurrent character model"):
         hidden_grad_norms(nn.GRU(4, 5), ids, targets)
     with pytest.raises(ValueError, match=r"targets must be a tensor of shape \(3, 6\)"):
         hidden_grad_norms(model, ids, targets[:, :4])
@@ -232,7 +239,7 @@ def test_by_distance():
 
 
 def _torch_states(model, ids, layer):
-    """Inputs x_t and states (h_{t-1}, c_{t-1}) of ``layer`` along ids (1, T), with torch cells."""
+    """Inputs x_t and states (h_{t-1}, c_{t-1}) of ``layer`` on ids (1, T) (torch)."""
     tc, H = _torch_cells(model), model.rnn.hidden_size
     inp = model.embed(ids[0]).detach().double()  # (T, E)
     for l in range(layer + 1):
@@ -278,7 +285,7 @@ def test_step_jacobians_match_autograd_jacobian(cell):
 
 
 def test_rnn_jacobian_is_the_published_formula():
-    """dh_t/dh_{t-1} = diag(1 - h_t^2) W_hh for the tanh RNN (Pascanu et al. 2013, eq. 5)."""
+    """dh_t/dh_{t-1} = diag(1 - h_t^2) W_hh, tanh RNN (Pascanu et al. 2013, eq. 5)."""
     model = _model("rnn", layers=1, hidden=6, scale=2.0)
     ids, _ = _ids(B=1, T=8)
     sj = step_jacobians(model, ids)
@@ -315,12 +322,62 @@ def test_step_jacobians_errors():
         step_jacobians(model, ids)
     with pytest.raises(IndexError, match=r"layer must be an int in \[0, 2\)"):
         step_jacobians(model, ids[0], layer=2)
-    with pytest.raises(TypeError, match="CharLM"):
+    with pytest.raises(TypeError, match="batch-first torch.nn.RNN/LSTM/GRU `rnn`"):
         step_jacobians(nn.LSTM(3, 3), ids[0])
 
 
+class _SameStructure(nn.Module):
+    """Not a CharLM: its own class with the structure embed -> rnn -> head."""
+
+    def __init__(self, lm: CharLM) -> None:
+        super().__init__()
+        self.embed, self.rnn, self.head = lm.embed, lm.rnn, lm.head
+
+    def forward(self, ids, state=None):
+        out, state = self.rnn(self.embed(ids), state)
+        return self.head(out), state
+
+
+class _OwnCell(nn.Module):
+    """A character model without a fused torch RNN (like NormCharLM): no replay."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed, self.cell = nn.Embedding(V, 4), nn.GRUCell(4, 5)
+        self.head = nn.Linear(5, V)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_the_measurements_read_the_structure_not_the_class(cell):
+    lm = _model(cell)
+    twin = _SameStructure(lm)
+    ids, targets = _ids()
+    np.testing.assert_array_equal(
+        hidden_grad_norms(twin, ids, targets), hidden_grad_norms(lm, ids, targets)
+    )
+    np.testing.assert_array_equal(
+        step_jacobians(twin, ids[0]).J, step_jacobians(lm, ids[0]).J
+    )
+    assert parameter_grad_norms(twin, ids, targets) == parameter_grad_norms(
+        lm, ids, targets
+    )
+    if cell == "lstm":
+        np.testing.assert_array_equal(
+            forget_products(twin, ids), forget_products(lm, ids)
+        )
+    for bad in (_OwnCell(), nn.Linear(3, 3)):
+        with pytest.raises(TypeError, match="needs a recurrent character model"):
+            hidden_grad_norms(bad, ids, targets)
+    lm.rnn.batch_first = False  # a replay of (B, T) ids needs a batch-first rnn
+    with pytest.raises(TypeError, match="batch-first"):
+        hidden_grad_norms(lm, ids, targets)
+
+
 def test_forget_products_are_the_cell_path_of_the_jacobian():
-    """diag(dc_t/dc_{t-1}) = f_t, from torch's LSTMCell by autograd; their products along the text."""
+    """diag(dc_t/dc_{t-1}) = f_t, from torch's LSTMCell by autograd.
+
+    And their products along the text.
+    """
     model = _model("lstm", layers=2, hidden=4, scale=2.0)
     ids, _ = _ids(B=1, T=6)
     got = forget_products(model, ids, layer=1)  # (T, 1, H)

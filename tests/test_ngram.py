@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 from rnnviz.data import UnknownCharacterError, Vocab
 from rnnviz.ngram import (
@@ -17,10 +18,10 @@ from rnnviz.ngram import (
     NGramCounts,
     baseline,
     best_of,
-    sample,
     tune,
     validation_table,
 )
+from rnnviz.sampling import generate, sample
 
 TRAIN = (
     "abracadabra, a cadaver! barbara bred a rabid crab; dad can read. " * 3 + "zebra"
@@ -43,7 +44,7 @@ def counts():
 
 @functools.cache
 def ref_counts(text, max_n):
-    """c[g] for every substring g of length 1..max_n; cont[g] = distinct chars before g."""
+    """c[g] for each substring g of length 1..max_n; cont[g]: distinct chars before."""
     c = Counter(
         text[i : i + m] for m in range(1, max_n + 1) for i in range(len(text) - m + 1)
     )
@@ -200,7 +201,7 @@ def test_bpc_is_mean_minus_log2_of_each_prediction(counts, n):
 
 
 def test_long_held_out_text(counts):
-    """Long texts take another lookup path (sorted keys): spot-check it position by position."""
+    """Long texts take another lookup path (sorted keys): spot-check it by position."""
     text = (HELD + " ") * 300  # 9,300 characters
     rng = random.Random(1)
     for model in (AddK(counts, 3, k=0.1), KneserNey(counts, 4, discount=0.8)):
@@ -246,21 +247,86 @@ def test_baseline_on_a_small_corpus():
 # ------------------------------------------------ sampling
 
 
-def test_samples_are_deterministic(counts):
+MODELS = [
+    ("add-k", 1, 1.0),
+    ("add-k", 2, 0.5),
+    ("add-k", 4, 0.01),
+    ("kneser-ney", 1, 0.75),
+    ("kneser-ney", 3, 0.8),
+    ("kneser-ney", 4, 0.5),
+]
+
+
+def _make(counts, smoothing, n, param):
+    if smoothing == "add-k":
+        return AddK(counts, n, k=param)
+    return KneserNey(counts, n, discount=param)
+
+
+def _ref(smoothing, n, param, context, w):
+    fn = ref_add_k if smoothing == "add-k" else ref_kneser_ney
+    return fn(TRAIN, n, param, context, w)
+
+
+@pytest.mark.parametrize("smoothing, n, param", MODELS)
+def test_the_character_model_interface_returns_the_formulas(
+    counts, smoothing, n, param
+):
+    """model(ids, state) -> (log P (B, T, V), state), every entry from the formula."""
+    model = _make(counts, smoothing, n, param)
+    texts = ["a bad cab", "zebra; br", "xxabraca!"]  # equal lengths, one per row
+    ids = torch.stack([VOCAB.encode(t) for t in texts])  # (3, 9)
+    logits, state = model(ids)
+    assert logits.shape == (3, 9, V) and logits.dtype == torch.float64
+    for b, text in enumerate(texts):
+        for t in range(len(text)):
+            want = [_ref(smoothing, n, param, text[: t + 1], w) for w in CHARS]
+            np.testing.assert_allclose(logits[b, t].exp().numpy(), want, rtol=1e-12)
+    assert state == tuple(t[len(t) - (n - 1) :] if n > 1 else "" for t in texts)
+    # read in two calls, the state carrying the last characters: the same logits
+    first, mid = model(ids[:, :4])
+    rest, end = model(ids[:, 4:], mid)
+    torch.testing.assert_close(torch.cat([first, rest], 1), logits, rtol=0, atol=0)
+    assert end == state and model.vocab_size == V and model.vocab == VOCAB
+
+
+def test_generate_draws_from_next_probs_with_the_generator(counts):
+    """generate on an n-gram model = the draw written out, same torch.Generator."""
     model = KneserNey(counts, 4, discount=0.8)
-    a = sample(model, "abr", 60, seed=3)
-    assert a == sample(model, "abr", 60, seed=3)
-    assert a != sample(model, "abr", 60, seed=4)
-    assert a.startswith("abr") and len(a) == 63 and set(a) <= set(CHARS)
-    assert len(sample(AddK(counts, 2, k=0.01), "", 10, seed=0)) == 10
+    got = generate(model, VOCAB, "abr", 60, strategy="temperature", seed=3)
+    gen, text = torch.Generator().manual_seed(3), "abr"
+    for step in got.steps:
+        p = model.next_probs(text)  # (V,): the reference distribution
+        q = torch.softmax(torch.from_numpy(np.log(p))[None], -1)  # (1, V)
+        text += CHARS[int(torch.multinomial(q, 1, generator=gen))]
+        assert step.prob == pytest.approx(p[VOCAB.stoi[text[-1]]], rel=1e-12)
+    assert "abr" + got.text == text
+    assert sample(model, VOCAB, "abr", 60, seed=3) == text
+    assert sample(model, VOCAB, "abr", 60, seed=4) != text
+    greedy = generate(model, VOCAB, "abr", 20, strategy="greedy").text
+    text = "abr"
+    for _ in range(20):
+        text += CHARS[int(np.argmax(model.next_probs(text)))]
+    assert "abr" + greedy == text
 
 
 def test_sample_frequencies_follow_the_model(counts):
     """With n = 1 every draw is independent: frequencies approach next_probs."""
     model = AddK(counts, 1, k=1.0)
-    text = sample(model, "", 4000, seed=0)
+    text = generate(model, VOCAB, "a", 4000, seed=0).text
     freq = np.array([text.count(ch) for ch in CHARS]) / len(text)
     assert np.abs(freq - model.next_probs("")).max() < 0.03
+
+
+def test_the_interface_rejects_a_bad_state(counts):
+    model = KneserNey(counts, 3)
+    ids = VOCAB.encode("abc")[None]
+    with pytest.raises(ValueError, match="state must be a tuple of 1 strings"):
+        model(ids, ("ab", "cd"))
+    with pytest.raises(ValueError, match="state must be a tuple"):
+        model(ids, "ab")
+    with pytest.raises(ValueError, match=r"ids must lie in \[0, "):
+        model(torch.tensor([[V]]))
 
 
 # ------------------------------------------------ errors

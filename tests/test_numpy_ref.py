@@ -1,4 +1,5 @@
-"""The numpy forward and backward passes against torch (float64) and finite differences."""
+"""The numpy forward and backward passes against torch (float64) and finite
+differences."""
 
 import numpy as np
 import pytest
@@ -99,7 +100,8 @@ def test_backward_matches_autograd(kind, num_layers, bias):
 
 
 def _loss_fn(kind, params, x, state, dout, dfinal):
-    """A scalar loss of the numpy forward: a fixed random projection of outputs and final state."""
+    """A scalar loss of the numpy forward: a fixed random projection of the outputs
+    and the final state."""
     out, final, _ = nr.forward(kind, params, x, state)
     finals = final if isinstance(final, tuple) else (final,)
     return float(
@@ -108,7 +110,8 @@ def _loss_fn(kind, params, x, state, dout, dfinal):
 
 
 def _problem(kind, seed):
-    """Two-layer parameters (scaled up so that gates saturate partly), input, state and loss weights."""
+    """Two-layer parameters (scaled up so that gates saturate partly), input, state
+    and loss weights."""
     rng = np.random.default_rng(seed)
     params = {n: 2 * p for n, p in nr.init_params(kind, I, H, 2, seed=seed).items()}
     x = rng.normal(size=(T, B, I))
@@ -119,7 +122,8 @@ def _problem(kind, seed):
 
 
 def _worst_fd_error(kind, params, x, state, dout, dfinal, grads, seed=0, eps=1e-6):
-    """Largest relative error of `grads` against central differences, 3 random coordinates per array."""
+    """Largest relative error of `grads` against central differences, 3 random
+    coordinates per array."""
     rng = np.random.default_rng(seed)
     inputs = dict(params, x=x, h0=state[0]) | (
         {"c0": state[1]} if kind == "LSTM" else {}
@@ -148,7 +152,8 @@ def _worst_fd_error(kind, params, x, state, dout, dfinal, grads, seed=0, eps=1e-
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_backward_matches_finite_differences(kind):
-    """Central differences on random coordinates of every parameter, the input and the state."""
+    """Central differences on random coordinates of every parameter, the input and
+    the state."""
     params, x, state, dout, dfinal = _problem(kind, seed=5)
     one = lambda pair: pair if kind == "LSTM" else pair[0]  # noqa: E731
     _, _, cache = nr.forward(kind, params, x, one(state))
@@ -157,7 +162,8 @@ def test_backward_matches_finite_differences(kind):
 
 
 def test_finite_difference_check_can_fail():
-    """A wrong LSTM gradient (the cell path's forget gate dropped) fails the same check."""
+    """A wrong LSTM gradient (the cell path's forget gate dropped) fails the same
+    check."""
     params, x, state, dout, dfinal = _problem("LSTM", seed=7)
     _, _, cache = nr.forward("LSTM", params, x, state)
     good = nr.backward(cache, dout, dfinal)

@@ -1,4 +1,5 @@
-"""The pretraining command, the learning-rate schedule, half-precision checkpoints and the shipped models."""
+"""The pretraining command, the learning-rate schedule, half-precision checkpoints and
+the shipped models."""
 
 from __future__ import annotations
 
@@ -177,6 +178,21 @@ def test_pretrain_writes_a_verified_deterministic_checkpoint(tmp_path, tiny_conf
     assert meta["test_bpc"] == pytest.approx(meta["test_nats"] / math.log(2))
     assert len(meta["history"]["val_loss"]) == len(meta["history"]["eval_step"]) >= 1
     json.dumps(meta)
+
+
+def test_pretrain_cli_device_flag_trains_the_same_model_on_the_cpu(
+    tmp_path, tiny_configs
+):
+    assert (
+        pt.main(["rnn", "--out", str(tmp_path / "a"), "--threads", "1", "--quiet"]) == 0
+    )
+    argv = ["rnn", "--out", str(tmp_path / "b"), "--threads", "1", "--quiet"]
+    assert pt.main([*argv, "--device", "cpu"]) == 0
+    a, b = (load_checkpoint(tmp_path / d / "charlm-rnn.pt") for d in "ab")
+    for k, v in a.model.state_dict().items():  # the metadata holds the seconds
+        assert torch.equal(v, b.model.state_dict()[k])
+    with pytest.raises(ValueError, match="device"):
+        pt.main([*argv, "--device", "nonsense"])
 
 
 def test_pretrain_cli_rejects_unknown_cells(capsys):

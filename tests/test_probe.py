@@ -8,6 +8,8 @@ import torch
 from torch import nn
 
 from rnnviz import probe
+from rnnviz.data import Vocab
+from rnnviz.models import CharLM
 
 TOL = 1e-5  # the contract: max abs difference below 1e-5 in float32
 
@@ -53,7 +55,10 @@ def test_probe_matches_module(kind, layers, batch_first):
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 def test_intermediate_layers_match_single_layer_modules(kind):
-    """Layer l's hidden states equal a 1-layer module with layer l's weights fed layer l-1's output."""
+    """Layer l's hidden states equal a 1-layer module with layer l's weights.
+
+    That module is fed layer l-1's output.
+    """
     m = _module(kind, 3, batch_first=False, seed=4)
     x = torch.randn(9, 2, 5, generator=torch.Generator().manual_seed(5))
     tr = probe(m, x)
@@ -229,3 +234,56 @@ def test_forcing_errors():
         probe(_module("RNN", 1, False), x, force={"f": 1.0})
     with pytest.raises(IndexError, match="force_layers has layer 3"):
         probe(_module("GRU", 2, False), x, force={"z": 1.0}, force_layers=[3])
+
+
+# --- character models: dispatch on the structure embed -> rnn -> head -------------
+
+
+class _SameStructure(nn.Module):
+    """Not a CharLM: its own class with an embedding, a fused LSTM and a head."""
+
+    def __init__(self, vocab_size=9, vocab=None, seed=0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.embed = nn.Embedding(vocab_size, 4)
+        self.rnn = nn.LSTM(4, 6, 2, batch_first=True)
+        self.head = nn.Linear(6, vocab_size)
+        self.vocab = vocab
+
+    def forward(self, ids, state=None):
+        out, state = self.rnn(self.embed(ids), state)
+        return self.head(out), state
+
+
+def test_any_model_with_the_structure_is_probed_with_its_logits():
+    vocab = Vocab("abcdefgh ")
+    twin = _SameStructure(len(vocab), vocab)
+    ids = vocab.encode("a bad cage")[None]  # (1, T)
+    tr = probe(twin, ids)
+    with torch.no_grad():
+        logits, (h_n, c_n) = twin(ids)  # the fused module is the reference
+    assert tr.kind == "LSTM" and tr.num_layers == 2 and tr.text is None
+    assert _maxdiff(tr.logits, logits) < TOL and _maxdiff(tr.c_n, c_n) < TOL
+    by_text = probe(twin, "a bad cage")
+    assert by_text.text == "a bad cage"
+    np.testing.assert_array_equal(by_text.logits, tr.logits)
+    np.testing.assert_array_equal(probe(twin, ids[0]).logits, tr.logits)  # (T,)
+    lm = CharLM(len(vocab), hidden_size=6, num_layers=2, embed_size=4, vocab=vocab)
+    lm.load_state_dict(twin.state_dict())  # the same weights in a CharLM
+    np.testing.assert_array_equal(lm.probe(ids).logits, tr.logits)
+    np.testing.assert_array_equal(probe(lm, "a bad cage").logits, tr.logits)
+
+
+def test_character_models_without_the_structure_get_clear_errors():
+    twin = _SameStructure()
+    with pytest.raises(ValueError, match="has no vocab"):
+        probe(twin, "abc")
+    with pytest.raises(ValueError, match=r"ids must lie in \[0, 9\)"):
+        probe(twin, torch.tensor([[0, 9]]))
+    twin.rnn = nn.LSTM(4, 6, 2)  # not batch-first: (B, T) ids cannot be replayed
+    with pytest.raises(TypeError, match="batch-first torch.nn.RNN/LSTM/GRU"):
+        probe(twin, torch.tensor([[0, 1]]))
+    own_cell = nn.Module()
+    own_cell.embed, own_cell.cell = nn.Embedding(9, 4), nn.LSTMCell(4, 6)
+    with pytest.raises(TypeError, match="supports torch.nn.RNN, LSTM and GRU"):
+        probe(own_cell, torch.tensor([[0, 1]]))

@@ -1,4 +1,6 @@
-"""Decoding: filter_logits against plain reference implementations, sampling frequencies, generate's records."""
+"""Decoding: filter_logits against plain reference implementations, sampling
+frequencies, generate's records, and generate on every kind of character model
+against the decoding loop written out in the test."""
 
 import math
 
@@ -7,7 +9,10 @@ import pytest
 import torch
 
 from rnnviz.data import UnknownCharacterError, Vocab
-from rnnviz.models import CharLM, sample
+from rnnviz.labs.mingru import MinGRULM
+from rnnviz.labs.normalized import NormCharLM
+from rnnviz.labs.transformer import CharTransformer, Uncached
+from rnnviz.models import CharLM
 from rnnviz.sampling import (
     LAB_SETTINGS,
     Loop,
@@ -20,7 +25,9 @@ from rnnviz.sampling import (
     generate,
     generate_many,
     run_lab,
+    sample,
 )
+from rnnviz.viz.sampling_widgets import sampling_lab
 
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n"
 VOCAB = Vocab.from_text(TEXT)
@@ -32,7 +39,7 @@ def _model(cell="lstm"):
     )
 
 
-# --- plain references, written without the code under test ------------------------------------------------------
+# --- plain references, written without the code under test ----------------------
 
 
 def softmax(z):
@@ -42,7 +49,8 @@ def softmax(z):
 
 
 def ref_filter(z, temperature=1.0, top_k=None, top_p=None):
-    """One row: temperature, then keep the k best, then the smallest best set reaching p (ties: lower index)."""
+    """One row: temperature, then keep the k best, then the smallest best set
+    reaching p (ties: the lower index first)."""
     z = np.asarray(z, dtype=float) / temperature
     keep = np.ones(len(z), dtype=bool)
     if top_k is not None:
@@ -227,17 +235,100 @@ def test_generate_is_deterministic_and_leaves_global_state_alone():
     assert m.training, "generate must put the model back in training mode"
 
 
-def test_sampling_with_temperature_writes_what_models_sample_writes():
-    m = _model("gru")
-    for t in (0.5, 1.0):
-        gen = generate(
-            m, VOCAB, "First", 60, strategy="temperature", temperature=t, seed=11
-        )
-        assert "First" + gen.text == sample(m, "First", 60, temperature=t, seed=11)
-    assert (
-        generate(m, VOCAB, "First", 30, strategy="greedy").text
-        == sample(m, "First", 30, temperature=0)[5:]
+def ref_decode(model, vocab, prompts, n, strategy, temperature=1.0, **cut):
+    """The decoding loop written out: read the prompts, then one character at a time.
+
+    Greedy is the argmax; otherwise one draw per row from softmax(ref_filter(z))
+    with torch.multinomial and one generator seeded 0 (what the book's samplers
+    did: the models' sample, the Transformer's generate, the challenge lab).
+    """
+    gen = torch.Generator().manual_seed(cut.pop("seed", 0))
+    ids = torch.stack([vocab.encode(p) for p in prompts])  # (B, P)
+    out = []
+    with torch.no_grad():
+        logits, state = model(ids, None)
+        for _ in range(n):
+            z = logits[:, -1]  # (B, V)
+            if strategy == "greedy":
+                nxt = torch.from_numpy(z.double().numpy().argmax(-1))
+            else:
+                rows = [ref_filter(r, temperature, **cut) for r in z.double().numpy()]
+                q = torch.from_numpy(np.stack(rows)).to(z.dtype)
+                nxt = torch.multinomial(torch.softmax(q, -1), 1, generator=gen)[:, 0]
+            out.append(nxt)
+            logits, state = model(nxt[:, None], state)
+    return [
+        "".join(vocab.chars[i] for i in row) for row in torch.stack(out, 1).tolist()
+    ]
+
+
+def _models():
+    """One of each character model of the book, over VOCAB, in eval mode."""
+    V = len(VOCAB)
+    tf = CharTransformer(
+        V, d_model=16, num_layers=2, num_heads=2, context=12, seed=0, vocab=VOCAB
     )
+    return {
+        "CharLM lstm": _model(),
+        "CharLM gru": _model("gru"),
+        "CharTransformer": tf,  # its state is the KV cache; 12 positions: restarts
+        "CharTransformer, no cache": Uncached(tf),
+        "MinGRULM": MinGRULM(V, d_model=16, num_layers=2, seed=0),
+        "NormCharLM": NormCharLM(V, hidden_size=16, norm="layer", embed_size=8),
+    }
+
+
+SETTINGS = [
+    dict(strategy="greedy"),
+    dict(strategy="temperature", temperature=0.7),
+    dict(strategy="temperature", temperature=1.3),
+    dict(strategy="top-k", top_k=5, temperature=0.9),
+    dict(strategy="top-p", top_p=0.8),
+]
+
+
+@pytest.mark.parametrize("name", list(_models()))
+@pytest.mark.parametrize(
+    "kw", SETTINGS, ids=lambda kw: describe(**{"temperature": 1.0, **kw})
+)
+def test_generate_runs_every_character_model_as_the_loop_written_out(name, kw):
+    model = _models()[name].eval()
+    cut = {k: v for k, v in kw.items() if k in ("top_k", "top_p")}
+    T = kw.get("temperature", 1.0)
+    want = ref_decode(model, VOCAB, ["Bef"], 40, kw["strategy"], T, seed=7, **cut)[0]
+    gen = generate(model, VOCAB, "Bef", 40, seed=7, **kw)
+    assert gen.text == want
+    assert sample(model, VOCAB, "Bef", 40, seed=7, **kw) == "Bef" + want
+
+
+def test_several_prompts_are_read_side_by_side():
+    m = _model()
+    prompts = ["First", "hear ", "we pr"]
+    gens = generate_many(m, VOCAB, prompts, 30, 1, temperature=0.9, seed=1)
+    want = ref_decode(m, VOCAB, prompts, 30, "temperature", 0.9, seed=1)
+    assert [g.text for g in gens] == want and [g.prompt for g in gens] == prompts
+    two = generate_many(m, VOCAB, prompts[:2], 10, 2, strategy="greedy")
+    assert [g.prompt for g in two] == ["First", "First", "hear ", "hear "]
+    alone = generate(m, VOCAB, "First", 10, strategy="greedy").text
+    assert two[0].text == two[1].text == alone
+
+
+class _Counting(torch.nn.Module):
+    """A character model that counts its calls and the positions it reads."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.calls, self.positions = inner, 0, 0
+
+    def forward(self, ids, state=None):
+        self.calls, self.positions = self.calls + 1, self.positions + ids.shape[1]
+        return self.inner(ids, state)
+
+
+def test_the_prompt_is_read_once_then_one_character_per_call():
+    m = _Counting(_model())
+    generate(m, VOCAB, "First", 25, seed=0)
+    assert m.calls == 25 and m.positions == 5 + 24  # no call after the last draw
 
 
 @pytest.mark.parametrize(
@@ -304,6 +395,62 @@ def test_generate_many_and_the_lab():
     assert describe("top-p", 0.8, None, 0.9) == "top-p, p = 0.9, T = 0.8"
 
 
+def test_sample_is_deterministic_and_greedy_is_argmax():
+    """Moved from test_models_train (it tested rnnviz.models.sample, now removed)."""
+    m = _model().eval()
+    a = sample(m, VOCAB, "we pr", 20, temperature=0.8, seed=1)
+    assert a == sample(m, VOCAB, "we pr", 20, temperature=0.8, seed=1)
+    assert a.startswith("we pr") and len(a) == 25
+    g = sample(m, VOCAB, "we pr", 1, strategy="greedy")
+    logits, _ = m(VOCAB.encode("we pr").unsqueeze(0))
+    assert g[-1] == VOCAB.chars[int(logits[0, -1].argmax())]
+    with pytest.raises(ValueError, match="prompt is empty"):
+        sample(m, VOCAB, "", 5)
+
+
+class _Fake:
+    """A model that returns whatever it is told to, to test the checks."""
+
+    def __init__(self, make):
+        self.make = make
+
+    def forward(self, ids, state=None):
+        return self.make(ids)
+
+    __call__ = forward
+
+
+def test_bad_models_get_clear_errors():
+    V = len(VOCAB)
+    with pytest.raises(TypeError, match="must be a character model"):
+        generate(object(), VOCAB, "we", 5)
+    wide = _Fake(lambda ids: (torch.zeros(*ids.shape, V + 1), None))
+    with pytest.raises(ValueError, match=rf"expected \(B, T, V\) = \(1, 2, {V}\)"):
+        generate(wide, VOCAB, "we", 5)
+    flat = _Fake(lambda ids: (torch.zeros(ids.shape[0], V), None))  # (B, V)
+    with pytest.raises(ValueError, match="logits of shape"):
+        generate(flat, VOCAB, "we", 5)
+    nan = _Fake(lambda ids: (torch.full((*ids.shape, V), float("nan")), None))
+    with pytest.raises(ValueError, match="logits contain NaN"):
+        generate(nan, VOCAB, "we", 5)
+    ints = _Fake(lambda ids: (torch.zeros(*ids.shape, V, dtype=torch.long), None))
+    with pytest.raises(TypeError, match="floating-point"):
+        generate(ints, VOCAB, "we", 5)
+    with pytest.raises(TypeError, match="must return a pair"):
+        generate(_Fake(lambda ids: torch.zeros(*ids.shape, V)), VOCAB, "we", 5)
+    other = Vocab(VOCAB.chars[::-1])  # the same size, another order
+    with pytest.raises(ValueError, match="differs from the model's own vocab"):
+        generate(_model(), other, "we", 5)
+    with pytest.raises(TypeError, match="vocab must be a rnnviz Vocab"):
+        generate(_model(), "abc", "we", 5)
+    with pytest.raises(ValueError, match="same length"):
+        generate_many(_model(), VOCAB, ["we", "hear"], 5)
+    with pytest.raises(TypeError, match="generate_many reads several prompts"):
+        generate(_model(), VOCAB, ["we"], 5)
+    with pytest.raises(TypeError, match="non-empty sequence"):
+        generate_many(_model(), VOCAB, [], 5)
+
+
 def test_errors_name_the_problem():
     m = _model()
     with pytest.raises(ValueError, match="prompt is empty"):
@@ -357,8 +504,6 @@ def test_repetition_measures():
 
 
 def test_sampling_lab_widget_regenerates_when_a_control_changes():
-    from rnnviz.viz.sampling_widgets import sampling_lab
-
     m = _model()
     lab = sampling_lab(m, VOCAB, prompt="hear", length=30)
     first = lab.output.value

@@ -24,6 +24,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from rnnviz._checks import positive_int
 from rnnviz.labs.seq2seq import (
     _ONES,
     _TENS,
@@ -33,9 +34,10 @@ from rnnviz.labs.seq2seq import (
     greedy_decode,
     number_words,
 )
+from rnnviz.viz.palette import BLUE, VERMILLION
 from rnnviz.viz.plots import new_axes, show_char
 
-# --- collecting the weights -------------------------------------------------------------------
+# --- collecting the weights -----------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,9 @@ class AttentionMap:
 
     source: str
     output: str  # the decoded text, without <eos>
-    weights: Tensor  # (T, len(source)): one row per emitted token; T = len(output) + 1 (<eos> last) if finished
+    # (T, len(source)): one row per emitted token; T = len(output) + 1 (<eos> last)
+    # if finished
+    weights: Tensor
     finished: bool  # False if decoding was cut at max_len (then there is no <eos> row)
 
 
@@ -56,18 +60,19 @@ def collect_attention(
     tgt_vocab: PairVocab,
     max_len: int = 50,
 ) -> list[AttentionMap]:
-    """Greedy-decode ``sources`` in one padded batch and keep each one's weights ``alpha_t`` (rows) over its source."""
+    """Greedy-decode ``sources`` in one padded batch and keep each one's weights
+    ``alpha_t`` (rows) over its source."""
     if isinstance(sources, str):
         raise TypeError("sources must be a sequence of strings, not one string")
     if not sources:
         raise ValueError("no sources to decode")
     if not model.attention:
         raise ValueError(
-            "the model has no attention (built with attention=False): no weights to collect"
+            "the model has no attention (built with attention=False): no weights to "
+            "collect"
         )
-    encoded = [
-        src_vocab.encode(s) for s in sources
-    ]  # ValueError on unknown characters or empty strings
+    # ValueError on unknown characters or empty strings
+    encoded = [src_vocab.encode(s) for s in sources]
     was_training = model.training
     model.eval()
     try:
@@ -85,11 +90,12 @@ def collect_attention(
     return out
 
 
-# --- the alignment rule -----------------------------------------------------------------------
+# --- the alignment rule ---------------------------------------------------------------
 
 
 def aligned_positions(source: str, target: str) -> list[tuple[int, ...]]:
-    """For each character of ``target``, the source positions of the digit(s) its word speaks for.
+    """For each character of ``target``, the source positions of the digit(s) its
+    word speaks for.
 
     The rule, word by word of ``number_words(n)``: the thousands digit's word
     and "thousand" speak for the thousands digit; the hundreds digit's word and
@@ -100,7 +106,7 @@ def aligned_positions(source: str, target: str) -> list[tuple[int, ...]]:
 
     >>> aligned_positions("45", "forty-five")
     [(0,), (0,), (0,), (0,), (0,), (), (1,), (1,), (1,), (1,)]
-    >>> aligned_positions("1,014", "one thousand fourteen")[-1]  # "fourteen": the 1 and the 4
+    >>> aligned_positions("1,014", "one thousand fourteen")[-1]  # the 1 and the 4
     (3, 4)
     """
     if not isinstance(source, str) or not isinstance(target, str):
@@ -113,16 +119,16 @@ def aligned_positions(source: str, target: str) -> list[tuple[int, ...]]:
         or f"{int(digits):,}" != source
     ):
         raise ValueError(
-            f"source must be a number 0..9,999 written as number_pair writes it, got {source!r}"
+            "source must be a number 0..9,999 written as number_pair writes it, "
+            f"got {source!r}"
         )
     n = int(digits)
     if target != number_words(n):
         raise ValueError(
             f"target {target!r} is not number_words({n}) = {number_words(n)!r}"
         )
-    where = [k for k, ch in enumerate(source) if ch != ","][
-        ::-1
-    ]  # where[p]: source position of 10**p's digit
+    # where[p]: the source position of 10**p's digit
+    where = [k for k, ch in enumerate(source) if ch != ","][::-1]
     words: list[tuple[str, tuple[int, ...]]] = []
     if n >= 1000:
         words += [(_ONES[n // 1000], (where[3],)), ("thousand", (where[3],))]
@@ -139,9 +145,8 @@ def aligned_positions(source: str, target: str) -> list[tuple[int, ...]]:
     for k, (word, pos) in enumerate(words):
         joiner = k > 0 and not words[k - 1][0].endswith("-")
         out += [()] * joiner + [() if ch == "-" else pos for ch in word]
-    assert len(out) == len(
-        target
-    )  # the words rebuild number_words(n) exactly (tested on 0..9,999)
+    # the words rebuild number_words(n) exactly (tested on 0..9,999)
+    assert len(out) == len(target)
     return out
 
 
@@ -150,7 +155,8 @@ def _check_weights(alpha: Tensor, name: str = "alpha") -> None:
         raise TypeError(f"{name} must be a floating-point tensor")
     if alpha.dim() < 1 or alpha.shape[-1] == 0:
         raise ValueError(
-            f"{name} must have a non-empty last (source) dimension, got shape {tuple(alpha.shape)}"
+            f"{name} must have a non-empty last (source) dimension, "
+            f"got shape {tuple(alpha.shape)}"
         )
     if torch.isnan(alpha).any():
         raise ValueError(f"{name} contains NaN")
@@ -169,7 +175,8 @@ def aligned_mass(alpha: Tensor, positions: Sequence[tuple[int, ...]]) -> Tensor:
     _check_weights(alpha)
     if alpha.dim() != 2 or alpha.shape[0] != len(positions):
         raise ValueError(
-            f"alpha must be (T, S) with T = len(positions) = {len(positions)}, got {tuple(alpha.shape)}"
+            f"alpha must be (T, S) with T = len(positions) = {len(positions)}, "
+            f"got {tuple(alpha.shape)}"
         )
     S = alpha.shape[1]
     mask = torch.zeros(alpha.shape, dtype=torch.bool)  # (T, S)
@@ -184,7 +191,8 @@ def aligned_mass(alpha: Tensor, positions: Sequence[tuple[int, ...]]) -> Tensor:
 
 
 def attention_entropy(alpha: Tensor) -> Tensor:
-    """Entropy in bits of each row of weights: ``-sum_j alpha_j log2 alpha_j`` (0 log 0 = 0); shape ``alpha.shape[:-1]``.
+    """Entropy in bits of each row of weights: ``-sum_j alpha_j log2 alpha_j``
+    (0 log 0 = 0); shape ``alpha.shape[:-1]``.
 
     A row on one position has entropy 0, a uniform row over S positions log2 S.
     """
@@ -192,13 +200,14 @@ def attention_entropy(alpha: Tensor) -> Tensor:
     return -torch.special.xlogy(alpha, alpha).sum(-1) / math.log(2)
 
 
-# --- pictures ---------------------------------------------------------------------------------
+# --- pictures -------------------------------------------------------------------------
 
 
 def _row_labels(output: str, rows: int) -> list[str]:
     if rows not in (len(output), len(output) + 1):
         raise ValueError(
-            f"weights have {rows} rows: need len(output) = {len(output)} or one more for <eos>"
+            f"weights have {rows} rows: need len(output) = {len(output)} or one more "
+            "for <eos>"
         )
     return [show_char(ch) for ch in output] + ["eos"] * (rows - len(output))
 
@@ -212,9 +221,11 @@ def plot_attention_map(
     colorbar: bool = False,
     marks: Sequence[tuple[int, ...]] | None = None,
 ) -> Figure:
-    """Heatmap of attention weights (T, S): output characters (rows) against source characters (columns), 0 to 1.
+    """Heatmap of attention weights (T, S): output characters (rows) against source
+    characters (columns), 0 to 1.
 
-    ``marks``: optional source positions per row (as from :func:`aligned_positions`), drawn as small open circles.
+    ``marks``: optional source positions per row (as from
+    :func:`aligned_positions`), drawn as small open circles.
     """
     w = np.asarray(weights, dtype=float)
     if w.ndim != 2 or w.shape[1] != len(source):
@@ -230,7 +241,11 @@ def plot_attention_map(
         pts = [(j, t) for t, pos in enumerate(marks) for j in pos]
         if pts:
             ax.scatter(
-                *zip(*pts), s=9, facecolors="none", edgecolors="#D55E00", linewidths=0.8
+                *zip(*pts),
+                s=9,
+                facecolors="none",
+                edgecolors=VERMILLION,
+                linewidths=0.8,
             )
     ax.set_xticks(range(len(source)), list(source))
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
@@ -246,9 +261,10 @@ def plot_decode_step(
     output: str,
     t: int,
     ax: Axes | None = None,
-    color: str = "#0072B2",
+    color: str = BLUE,
 ) -> Figure:
-    """Step ``t`` of a decoding: the weights ``weights[t]`` over the source as bars, the output so far above."""
+    """Step ``t`` of a decoding: the weights ``weights[t]`` over the source as bars,
+    the output so far above."""
     w = np.asarray(weights, dtype=float)
     if w.ndim != 2 or w.shape[1] != len(source):
         raise ValueError(
@@ -271,16 +287,17 @@ def plot_decode_step(
     return fig
 
 
-# --- the copy task ----------------------------------------------------------------------------
+# --- the copy task --------------------------------------------------------------------
 
 
 def digit_copy_pairs(
     n: int, min_len: int, max_len: int, seed: int, reverse: bool = False
 ) -> list[tuple[str, str]]:
-    """``n`` random digit strings, lengths uniform in ``min_len..max_len``, each paired with itself (or reversed)."""
-    for name, v in (("n", n), ("min_len", min_len), ("max_len", max_len)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    """``n`` random digit strings, lengths uniform in ``min_len..max_len``, each
+    paired with itself (or reversed)."""
+    n = positive_int("n", n)
+    min_len = positive_int("min_len", min_len)
+    max_len = positive_int("max_len", max_len)
     if min_len > max_len:
         raise ValueError(f"min_len must be <= max_len, got {min_len} > {max_len}")
     g = torch.Generator().manual_seed(seed)

@@ -21,27 +21,22 @@ plays (and scenes) as training speeches.
 
 from __future__ import annotations
 
-import math
-import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rnnviz._checks import int_at_least, positive_int, seeded
 from rnnviz.data import Vocab
+from rnnviz.train import History
+from rnnviz.train import fit as train_loop
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 METHODS = ("packed", "padded", "per_example")
 READOUTS = ("last", "mean")
-
-
-def _check_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 # ------------------------------------------------------------------ examples
@@ -50,8 +45,8 @@ def _check_int(name: str, value: object, minimum: int = 1) -> int:
 def speeches(play: str) -> list[tuple[str, str]]:
     """``(speaker, text)`` for every speech of one play in the corpus layout.
 
-    >>> speeches("All:\\nSpeak, speak.\\n\\nFirst Citizen:\\nYou are all resolved\\nrather to die?\\n")
-    [('All', 'Speak, speak.'), ('First Citizen', 'You are all resolved\\nrather to die?')]
+    >>> speeches("All:\\nSpeak, speak.\\n\\nFirst Citizen:\\nYou are\\nresolved?\\n")
+    [('All', 'Speak, speak.'), ('First Citizen', 'You are\\nresolved?')]
     """
     out = []
     for block in play.strip("\n").split("\n\n"):
@@ -74,9 +69,8 @@ class Examples:
         if len(self.texts) != len(self.labels):
             raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
         if any(not t for t in self.texts):
-            raise ValueError(
-                f"empty example at index {next(i for i, t in enumerate(self.texts) if not t)}"
-            )
+            first = next(i for i, t in enumerate(self.texts) if not t)
+            raise ValueError(f"empty example at index {first}")
         bad = [
             y
             for y in self.labels
@@ -84,7 +78,8 @@ class Examples:
         ]
         if bad:
             raise ValueError(
-                f"label {bad[0]!r} is not one of 0..{len(self.classes) - 1} ({len(self.classes)} classes)"
+                f"label {bad[0]!r} is not one of 0..{len(self.classes) - 1} "
+                f"({len(self.classes)} classes)"
             )
 
     def __len__(self) -> int:
@@ -145,7 +140,7 @@ def speech_examples(
     ``max_chars`` characters. With ``by="speaker"`` every speech of the plays
     whose speaker is one of ``classes`` is used.
     """
-    _check_int("max_chars", max_chars)
+    positive_int("max_chars", max_chars)
     if len(set(classes)) != len(classes) or len(classes) < 2:
         raise ValueError(f"need at least two distinct classes, got {list(classes)}")
     if by == "play":
@@ -187,7 +182,8 @@ def majority_accuracy(train_labels: Sequence[int], held_labels: Sequence[int]) -
 
 @dataclass(frozen=True)
 class Batch:
-    """A padded batch: ids (B, T), lengths (B,), mask (B, T) True at real steps, labels (B,) or None."""
+    """A padded batch: ids (B, T), lengths (B,), mask (B, T) True at real steps,
+    labels (B,) or None."""
 
     ids: Tensor
     lengths: Tensor
@@ -234,7 +230,8 @@ def collate(
             or y.dtype == torch.bool
         ):
             raise ValueError(
-                f"labels must be {len(seqs)} integers, got shape {tuple(y.shape)}, dtype {y.dtype}"
+                f"labels must be {len(seqs)} integers, "
+                f"got shape {tuple(y.shape)}, dtype {y.dtype}"
             )
         if len(y) and int(y.min()) < 0:
             raise ValueError(f"labels must be >= 0, got {int(y.min())}")
@@ -245,14 +242,15 @@ def collate(
 def batch_indices(
     lengths: Sequence[int], batch_size: int, generator: torch.Generator, bucket: int = 8
 ) -> Iterator[Tensor]:
-    """Endless shuffled epochs of index batches (each (B,), the last of an epoch may be shorter).
+    """Endless shuffled epochs of index batches, each (B,) (an epoch's last may be
+    shorter).
 
     With ``bucket = k > 1``, each run of ``k * batch_size`` shuffled examples is
     sorted by length before it is cut into batches, so a batch holds speeches of
     similar length (less padding), and the batches are then shuffled.
     """
-    _check_int("batch_size", batch_size)
-    _check_int("bucket", bucket)
+    positive_int("batch_size", batch_size)
+    positive_int("bucket", bucket)
     lens = torch.as_tensor(lengths)
     if len(lens) == 0:
         raise ValueError("no examples to batch")
@@ -269,13 +267,13 @@ def batch_indices(
             yield batches[k]
 
 
-# ------------------------------------------------------------------ running a recurrent layer
+# ------------------------------------------------------- running a recurrent layer
 
 
 def last_layer_state(h_n: Tensor, rnn: nn.RNNBase) -> Tensor:
     """The last layer's final hidden state, both directions concatenated: (B, D * H).
 
-    ``h_n`` is (num_layers * D, B, H) with the layers outermost, forward before backward.
+    ``h_n`` is (num_layers * D, B, H), the layers outermost, forward before backward.
     """
     D = 2 if rnn.bidirectional else 1
     last = h_n[-D:]  # (D, B, H)
@@ -316,7 +314,8 @@ def run_rnn(
         raise ValueError("run_rnn expects a batch_first recurrent layer")
     if x.dim() != 3 or lengths.shape != (x.shape[0],):
         raise ValueError(
-            f"need x (B, T, E) and lengths (B,), got {tuple(x.shape)} and {tuple(lengths.shape)}"
+            "need x (B, T, E) and lengths (B,), "
+            f"got {tuple(x.shape)} and {tuple(lengths.shape)}"
         )
     if int(lengths.min()) < 1 or int(lengths.max()) > x.shape[1]:
         raise ValueError(f"lengths must lie in 1..{x.shape[1]}, got {lengths.tolist()}")
@@ -336,8 +335,8 @@ def run_rnn(
     if method == "padded":
         if rnn.bidirectional:
             raise ValueError(
-                "method='padded' is wrong for a bidirectional layer: its backward direction "
-                "reads the padding before the text; use method='packed'"
+                "method='padded' is wrong for a bidirectional layer: its backward "
+                "direction reads the padding before the text; use method='packed'"
             )
         out, _ = rnn(x)  # (B, T, H); steps t < length never saw the padding
         return out * mask, last_outputs(out, lengths, False)
@@ -361,7 +360,7 @@ def run_rnn(
 
 
 class SequenceClassifier(nn.Module):
-    """Embedding -> ``nn.RNN``/``nn.LSTM``/``nn.GRU`` (optionally bidirectional) -> linear head.
+    """Embedding -> ``nn.RNN``/``nn.LSTM``/``nn.GRU`` (maybe bidirectional) -> linear.
 
     ``forward(ids (B, T), lengths (B,), method="packed") -> logits (B, C)``. The
     features are each sequence's final state (``readout="last"``: forward at
@@ -393,16 +392,14 @@ class SequenceClassifier(nn.Module):
             ("embed_size", embed_size),
             ("num_layers", num_layers),
         ):
-            _check_int(name, v)
-        _check_int("num_classes", num_classes, minimum=2)
+            positive_int(name, v)
+        int_at_least("num_classes", num_classes, 2)
         self.readout, self.num_classes, self.vocab_size = (
             readout,
             num_classes,
             vocab_size,
         )
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
+        with seeded(seed):
             self.embed = nn.Embedding(vocab_size, embed_size)
             self.rnn = CELLS[cell](
                 embed_size,
@@ -421,9 +418,8 @@ class SequenceClassifier(nn.Module):
     def features(self, ids: Tensor, lengths: Tensor, method: str = "packed") -> Tensor:
         """What the head reads: (B, D * H)."""
         if not isinstance(ids, Tensor) or ids.dim() != 2 or ids.dtype != torch.long:
-            raise ValueError(
-                f"ids must be an int64 tensor (B, T), got {getattr(ids, 'shape', type(ids).__name__)}"
-            )
+            got = getattr(ids, "shape", type(ids).__name__)
+            raise ValueError(f"ids must be an int64 tensor (B, T), got {got}")
         if not isinstance(lengths, Tensor) or lengths.shape != (ids.shape[0],):
             got = getattr(lengths, "shape", lengths)
             raise ValueError(
@@ -431,7 +427,8 @@ class SequenceClassifier(nn.Module):
             )
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.vocab_size):
             raise ValueError(
-                f"ids must lie in [0, {self.vocab_size}), got [{int(ids.min())}, {int(ids.max())}]"
+                f"ids must lie in [0, {self.vocab_size}), "
+                f"got [{int(ids.min())}, {int(ids.max())}]"
             )
         out, final = run_rnn(
             self.rnn, self.embed(ids), lengths, method
@@ -448,7 +445,8 @@ class SequenceClassifier(nn.Module):
 def _check_labels(labels: Tensor, num_classes: int) -> None:
     if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
         raise ValueError(
-            f"labels must lie in 0..{num_classes - 1}, got {sorted(set(labels.tolist()))}"
+            f"labels must lie in 0..{num_classes - 1}, "
+            f"got {sorted(set(labels.tolist()))}"
         )
 
 
@@ -487,19 +485,6 @@ def accuracy(
     return float((predict(model, seqs, batch_size, method) == labels).float().mean())
 
 
-@dataclass
-class FitHistory:
-    """Training record of :func:`fit`."""
-
-    step: list[int] = field(default_factory=list)
-    train_loss: list[float] = field(
-        default_factory=list
-    )  # minibatch cross-entropy, nats
-    seconds: list[float] = field(default_factory=list)  # wall time since start
-    eval_step: list[int] = field(default_factory=list)
-    held_out_accuracy: list[float] = field(default_factory=list)
-
-
 def fit(
     model: SequenceClassifier,
     seqs: Sequence[Tensor],
@@ -514,11 +499,12 @@ def fit(
     bucket: int = 8,
     held_out: tuple[Sequence[Tensor], Tensor] | None = None,
     eval_every: int = 100,
-) -> FitHistory:
-    """Train ``model`` with Adam and gradient-norm clipping on shuffled (bucketed) batches.
+) -> History:
+    """Train ``model`` with Adam and norm clipping on shuffled (bucketed) batches.
 
     ``held_out = (seqs, labels)`` is scored every ``eval_every`` steps and at
-    the end. Deterministic for a seed; the global random state is left as it was.
+    the end, as ``History.metrics["accuracy"]``. Deterministic for a seed; the
+    global random state is left as it was. See :func:`rnnviz.train.fit`.
     """
     labels = torch.as_tensor(labels)
     if labels.shape != (len(seqs),):
@@ -526,45 +512,27 @@ def fit(
             f"{len(seqs)} sequences but labels of shape {tuple(labels.shape)}"
         )
     _check_labels(labels, model.num_classes)
-    for name, v in (("steps", steps), ("eval_every", eval_every)):
-        _check_int(name, v)
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-    if clip is not None and not clip > 0:
-        raise ValueError(f"clip must be positive or None, got {clip!r}")
     gen = torch.Generator().manual_seed(seed)
-    batches = batch_indices([len(s) for s in seqs], batch_size, gen, bucket)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    hist = FitHistory()
-    start = time.perf_counter()
+    order = batch_indices([len(s) for s in seqs], batch_size, gen, bucket)
 
-    def _eval(step: int) -> None:
-        if held_out is not None:
-            hist.eval_step.append(step)
-            hist.held_out_accuracy.append(
-                accuracy(model, held_out[0], held_out[1], method=method)
-            )
+    def batch(step: int) -> Batch:
+        idx = next(order)  # (B,)
+        return collate([seqs[i] for i in idx.tolist()], labels[idx])
 
-    model.train()
-    for step in range(1, steps + 1):
-        idx = next(batches)
-        b = collate([seqs[i] for i in idx.tolist()], labels[idx])
-        loss = nn.functional.cross_entropy(model(b.ids, b.lengths, method), b.labels)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"training loss became {float(loss.detach())} at step {step}; lower lr or clip"
-            )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
-        hist.step.append(step)
-        hist.train_loss.append(float(loss.detach()))
-        hist.seconds.append(time.perf_counter() - start)
-        if step % eval_every == 0:
-            _eval(step)
-    if held_out is not None and (not hist.eval_step or hist.eval_step[-1] != steps):
-        _eval(steps)
-    model.eval()
-    return hist
+    def loss(m: SequenceClassifier, b: Batch) -> Tensor:
+        return nn.functional.cross_entropy(m(b.ids, b.lengths, method), b.labels)
+
+    def score(m: SequenceClassifier) -> dict[str, float]:
+        return {"accuracy": accuracy(m, held_out[0], held_out[1], method=method)}
+
+    return train_loop(
+        model,
+        batch,
+        loss,
+        steps=steps,
+        lr=lr,
+        clip=clip,
+        evaluate=None if held_out is None else score,
+        eval_every=eval_every,
+        seed=seed,
+    )

@@ -1,4 +1,5 @@
-"""How much preceding text does a character model use? Scoring the same characters after more context.
+"""How much preceding text does a character model use? Scoring the same characters
+after more context.
 
 :func:`warmup_losses` scores a fixed block of characters after the model has
 read ``warmup`` characters of the text just before it (from a zero state).
@@ -25,26 +26,19 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value < minimum
-    ):
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
+from rnnviz._checks import nonnegative_int, positive_int
 
 
 def _check_ids(ids: object) -> Tensor:
     if not isinstance(ids, Tensor):
         raise TypeError(
-            f"ids must be a torch.Tensor of character ids (use Vocab.encode), got {type(ids).__name__}"
+            "ids must be a torch.Tensor of character ids (use Vocab.encode), "
+            f"got {type(ids).__name__}"
         )
     if ids.dim() != 1 or ids.dtype != torch.int64:
         raise ValueError(
-            f"ids must be a 1-D int64 tensor of character ids, got shape {tuple(ids.shape)}, "
-            f"dtype {ids.dtype}"
+            "ids must be a 1-D int64 tensor of character ids, "
+            f"got shape {tuple(ids.shape)}, dtype {ids.dtype}"
         )
     if ids.numel() < 2:
         raise ValueError(
@@ -54,8 +48,9 @@ def _check_ids(ids: object) -> Tensor:
 
 
 def context_lengths(warmup: int, span: int) -> np.ndarray:
-    """Characters of context before each scored character: ``warmup + 1 .. warmup + span``, shape (span,)."""
-    warmup, span = _check_int("warmup", warmup, 0), _check_int("span", span, 1)
+    """Characters of context before each scored character:
+    ``warmup + 1 .. warmup + span``, shape (span,)."""
+    warmup, span = nonnegative_int("warmup", warmup), positive_int("span", span)
     return np.arange(warmup + 1, warmup + span + 1)
 
 
@@ -63,14 +58,16 @@ def context_lengths(warmup: int, span: int) -> np.ndarray:
 def char_losses(
     model: nn.Module, x: Tensor, y: Tensor, state=None, *, chunk: int = 512
 ) -> tuple[Tensor, object]:
-    """Cross-entropy (nats) of every target: x, y (B, T) -> losses (B, T), and the final state.
+    """Cross-entropy (nats) of every target: x, y (B, T) -> losses (B, T), and the
+    final state.
 
     The text is read in pieces of ``chunk`` steps with the state carried, which
     gives the same result as one call and bounds the memory of long windows.
     """
     if x.shape != y.shape or x.dim() != 2:
         raise ValueError(
-            f"x and y must both have shape (B, T), got {tuple(x.shape)} and {tuple(y.shape)}"
+            "x and y must both have shape (B, T), "
+            f"got {tuple(x.shape)} and {tuple(y.shape)}"
         )
     out = []
     for a in range(0, x.shape[1], chunk):
@@ -93,7 +90,8 @@ def warmup_losses(
     *,
     return_state: bool = False,
 ) -> Tensor | tuple[Tensor, object]:
-    """Per-character nats of the blocks ``ids[s : s + span]`` after ``warmup`` characters of context.
+    """Per-character nats of the blocks ``ids[s : s + span]`` after ``warmup``
+    characters of context.
 
     ids (N,) int64; ``starts`` (S,) with ``s - warmup - 1 >= 0`` and
     ``s + span <= N``. Returns losses of shape (S, span), and with
@@ -103,7 +101,7 @@ def warmup_losses(
     mode it was in.
     """
     ids = _check_ids(ids)
-    warmup, span = _check_int("warmup", warmup, 0), _check_int("span", span, 1)
+    warmup, span = nonnegative_int("warmup", warmup), positive_int("span", span)
     s = torch.as_tensor(starts)
     if (
         s.dim() != 1
@@ -118,8 +116,9 @@ def warmup_losses(
     lo, hi = int(s.min()), int(s.max())
     if lo - warmup - 1 < 0 or hi + span > ids.numel():
         raise ValueError(
-            f"starts must lie in [{warmup + 1}, {ids.numel() - span}] for warmup={warmup}, "
-            f"span={span} and {ids.numel()} ids, got values in [{lo}, {hi}]"
+            f"starts must lie in [{warmup + 1}, {ids.numel() - span}] for "
+            f"warmup={warmup}, span={span} and {ids.numel()} ids, "
+            f"got values in [{lo}, {hi}]"
         )
     was_training = model.training
     model.eval()
@@ -128,9 +127,8 @@ def warmup_losses(
         if warmup > 0:
             idx = s[:, None] - warmup - 1 + torch.arange(warmup)  # (S, W)
             _, state = char_losses(model, ids[idx], ids[idx + 1])
-        idx = (
-            s[:, None] - 1 + torch.arange(span)
-        )  # (S, span): the inputs before each scored character
+        # (S, span): the input one step before each scored character
+        idx = s[:, None] - 1 + torch.arange(span)
         losses, state = char_losses(model, ids[idx], ids[idx + 1], state)  # (S, span)
     finally:
         model.train(was_training)
@@ -140,12 +138,11 @@ def warmup_losses(
 def random_starts(
     n_ids: int, count: int, max_warmup: int, span: int, generator: torch.Generator
 ) -> Tensor:
-    """``count`` distinct sorted starts, uniform over the positions where every warm-up up to ``max_warmup`` fits."""
-    n_ids, count = _check_int("n_ids", n_ids, 2), _check_int("count", count, 1)
-    max_warmup, span = (
-        _check_int("max_warmup", max_warmup, 0),
-        _check_int("span", span, 1),
-    )
+    """``count`` distinct sorted starts, uniform over the positions where every
+    warm-up up to ``max_warmup`` fits."""
+    n_ids, count = positive_int("n_ids", n_ids), positive_int("count", count)
+    max_warmup = nonnegative_int("max_warmup", max_warmup)
+    span = positive_int("span", span)
     if not isinstance(generator, torch.Generator):
         raise TypeError(
             f"generator must be a torch.Generator, got {type(generator).__name__}"
@@ -153,8 +150,8 @@ def random_starts(
     lo, hi = max_warmup + 1, n_ids - span  # inclusive range of valid starts
     if hi - lo + 1 < count:
         raise ValueError(
-            f"only {max(0, hi - lo + 1)} valid starts in {n_ids} ids for max_warmup={max_warmup}, "
-            f"span={span}; asked for {count}"
+            f"only {max(0, hi - lo + 1)} valid starts in {n_ids} ids for "
+            f"max_warmup={max_warmup}, span={span}; asked for {count}"
         )
     return torch.sort(
         lo + torch.randperm(hi - lo + 1, generator=generator)[:count]
@@ -168,7 +165,8 @@ def context_curve(
     warmups: Sequence[int],
     span: int,
 ) -> np.ndarray:
-    """Mean nats per character of the same blocks after each warm-up: shape (len(warmups), S)."""
+    """Mean nats per character of the same blocks after each warm-up: shape
+    (len(warmups), S)."""
     if len(warmups) == 0:
         raise ValueError("warmups is empty: give at least one warm-up length")
     return np.stack(
@@ -179,23 +177,23 @@ def context_curve(
 def stream_losses(
     model: nn.Module, ids: Tensor, batch_size: int = 16
 ) -> tuple[Tensor, Tensor]:
-    """Per-character nats of ``ids`` (N,) read as :func:`rnnviz.train.evaluate` reads it.
+    """Per-character nats of ``ids`` (N,) read as :func:`rnnviz.train.evaluate` reads
+    it.
 
     The text is cut into ``batch_size`` contiguous streams of ``L = N // batch_size``
-    characters; every character after the first of a stream is scored with
-    its stream's whole left context. Returns ``(losses, positions)``, both
-    (B, L - 1): ``positions`` are the indices in ``ids`` of the scored characters,
-    so ``losses.mean()`` is ``evaluate(model, ids, batch_size=B)``.
+    characters; every character after the first of a stream is scored with its stream's
+    whole left context. Returns ``(losses, positions)``, both (B, L - 1): ``positions``
+    are the indices in ``ids`` of the scored characters, so ``losses.mean()`` is
+    ``evaluate(model, ids, batch_size=B)``.
     """
     ids = _check_ids(ids)
-    batch_size = _check_int("batch_size", batch_size, 1)
+    batch_size = positive_int("batch_size", batch_size)
     L = ids.numel() // batch_size
     if L < 2:
         raise ValueError(
-            f"{ids.numel()} ids in {batch_size} streams leave {L} per stream: need at least 2"
+            f"{ids.numel()} ids in {batch_size} streams leave {L} per stream: "
+            "need at least 2"
         )
-    starts = (
-        torch.arange(batch_size) * L + 1
-    )  # (B,): the first scored character of each stream
+    starts = torch.arange(batch_size) * L + 1  # (B,): each stream's first scored one
     losses = warmup_losses(model, ids, starts, 0, L - 1)  # (B, L - 1)
     return losses, starts[:, None] + torch.arange(L - 1)

@@ -33,7 +33,17 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyBboxPatch, Rectangle
 
-from rnnviz.viz.plots import GATE_COLORS, new_axes
+from rnnviz.viz.palette import (
+    BLACK,
+    DARK_GREY,
+    GATE_COLORS,
+    HIGHLIGHT,
+    HIGHLIGHT_EDGE,
+    INK,
+    TRACK,
+    WHITE,
+)
+from rnnviz.viz.plots import new_axes
 from rnnviz.viz.widgets import figure_png
 
 LSTM_CONTROLS = ("c_prev", "a_i", "a_f", "a_g", "a_o")
@@ -89,7 +99,8 @@ def sigmoid(a: float) -> float:
 def lstm_values(
     c_prev: float, a_i: float, a_f: float, a_g: float, a_o: float
 ) -> dict[str, float]:
-    """Every value of one LSTM unit's step, from its previous cell and its pre-activations.
+    """Every value of one LSTM unit's step, from its previous cell and its
+    pre-activations.
 
     Returns the controls and ``i, f, g, o, f*c, i*g, c, tanh(c), h`` (torch's gate
     order and equations)::
@@ -142,7 +153,8 @@ def gru_values(
     )
     if not -1.0 <= h_prev <= 1.0:
         raise ValueError(
-            f"h_prev must be in [-1, 1] (a GRU state starting there never leaves it), got {h_prev}"
+            "h_prev must be in [-1, 1] (a GRU state starting there never leaves "
+            f"it), got {h_prev}"
         )
     r, z = sigmoid(a_r), sigmoid(a_z)
     rh = r * a_hn
@@ -181,8 +193,6 @@ def format_value(v: float) -> str:
 
 # ----------------------------------------------------------------------------- drawing
 
-_INK = "#333333"
-_TRACK = "#e4e4e4"
 _BOX_W, _BOX_H = 1.46, 1.04
 _R = 0.2  # radius of a x or + node
 
@@ -200,7 +210,7 @@ def _box(
     h: float = _BOX_H,
     size: float = 9.5,
 ) -> None:
-    """A rounded box centred at (x, y): label, value, and a bar showing value on [lo, hi]."""
+    """A rounded box centred at (x, y): label, value, and a bar of value on [lo, hi]."""
     ax.add_patch(
         FancyBboxPatch(
             (x - w / 2, y - h / 2),
@@ -220,7 +230,7 @@ def _box(
         ha="center",
         va="center",
         fontsize=size,
-        color=_INK,
+        color=INK,
         zorder=3,
     )
     ax.text(
@@ -231,12 +241,12 @@ def _box(
         va="center",
         fontsize=12,
         fontweight="bold",
-        color=_INK,
+        color=INK,
         zorder=3,
     )
     bw, bh, by = w - 0.24, 0.12, y - 0.32 * h
     x0 = x - bw / 2
-    ax.add_patch(Rectangle((x0, by - bh / 2), bw, bh, fc=_TRACK, ec="none", zorder=3))
+    ax.add_patch(Rectangle((x0, by - bh / 2), bw, bh, fc=TRACK, ec="none", zorder=3))
     base = 0.0 if lo < 0 < hi else lo
     frac = lambda v: (min(max(v, lo), hi) - lo) / (hi - lo)  # noqa: E731
     left, right = sorted((frac(base), frac(value)))
@@ -252,7 +262,7 @@ def _box(
     )
     if lo < 0 < hi:  # a tick at zero
         ax.plot(
-            [x0 + frac(0.0) * bw] * 2, [by - bh, by + bh], color=_INK, lw=0.8, zorder=5
+            [x0 + frac(0.0) * bw] * 2, [by - bh, by + bh], color=INK, lw=0.8, zorder=5
         )
     if not lo <= value <= hi:  # clipped: say so
         ax.text(
@@ -268,9 +278,9 @@ def _box(
 
 
 def _node(ax: Axes, x: float, y: float, symbol: str) -> None:
-    ax.add_patch(Circle((x, y), _R, fc="white", ec=_INK, lw=1.2, zorder=3))
+    ax.add_patch(Circle((x, y), _R, fc=WHITE, ec=INK, lw=1.2, zorder=3))
     ax.text(
-        x, y - 0.01, symbol, ha="center", va="center", fontsize=11, color=_INK, zorder=4
+        x, y - 0.01, symbol, ha="center", va="center", fontsize=11, color=INK, zorder=4
     )
 
 
@@ -278,7 +288,7 @@ def _arrow(
     ax: Axes,
     start: tuple[float, float],
     end: tuple[float, float],
-    color: str = _INK,
+    color: str = INK,
     lw: float = 1.4,
 ) -> None:
     ax.annotate(
@@ -300,7 +310,7 @@ def _line(
     ax: Axes,
     xs: Sequence[float],
     ys: Sequence[float],
-    color: str = _INK,
+    color: str = INK,
     lw: float = 1.4,
 ) -> None:
     ax.plot(xs, ys, color=color, lw=lw, zorder=1, solid_capstyle="butt")
@@ -316,9 +326,9 @@ def _value_label(
         ha=ha,
         va="center",
         fontsize=9.5,
-        color=_INK,
+        color=INK,
         zorder=4,
-        bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.9),
+        bbox=dict(boxstyle="round,pad=0.15", fc=WHITE, ec="none", alpha=0.9),
     )
 
 
@@ -331,7 +341,8 @@ def _preact(
     highlight: str | None,
     ha: str = "center",
 ) -> None:
-    """A pre-activation control printed where it enters its gate; the swept one boxed."""
+    """A pre-activation control, printed where it enters its gate; the swept one
+    boxed."""
     sub = name[2:]
     on = highlight == name
     shown = f"{value:.1f}".replace("-", "\u2212")
@@ -342,13 +353,13 @@ def _preact(
         ha=ha,
         va="center",
         fontsize=10.5 if on else 9.5,
-        color="black" if on else _INK,
+        color=BLACK if on else INK,
         fontweight="bold" if on else "normal",
         zorder=4,
         bbox=dict(
             boxstyle="round,pad=0.25",
-            fc="#fff3c4" if on else "white",
-            ec="#b08800" if on else "none",
+            fc=HIGHLIGHT if on else WHITE,
+            ec=HIGHLIGHT_EDGE if on else "none",
         ),
     )
 
@@ -363,7 +374,7 @@ def _canvas(ax: Axes | None, note: str | None, kind: str) -> tuple[Figure, Axes]
         note if note else f"one {kind} unit, one step",
         fontsize=10,
         loc="left",
-        color=_INK,
+        color=INK,
     )
     return fig, ax
 
@@ -378,8 +389,9 @@ def plot_lstm_step(
     highlight: str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
-    """Draw one LSTM unit's step: ``c_{t-1}`` along the top through ``x f`` and ``+ i*g``
-    to ``c_t``, the gates below fed by their pre-activations, and ``h_t = o * tanh(c_t)``.
+    """Draw one LSTM unit's step: ``c_{t-1}`` along the top through ``x f`` and
+    ``+ i*g`` to ``c_t``, the gates below fed by their pre-activations, and
+    ``h_t = o * tanh(c_t)``.
 
     Each gate and state is a box with its value and a bar on its range (gates
     [0, 1], candidate and ``h`` [-1, 1], cell [-4, 4]). ``note`` replaces the
@@ -418,7 +430,7 @@ def plot_lstm_step(
         1.55,
         "pre-activations\n$a = W x_t + U h_{t-1} + b$\n(set by the sliders)",
         fontsize=8,
-        color="#666666",
+        color=DARK_GREY,
         va="center",
         ha="left",
         linespacing=1.5,
@@ -428,7 +440,7 @@ def plot_lstm_step(
     _node(ax, xp, mid, "\u00d7")
     _arrow(ax, (xi, low + _BOX_H / 2), (xp - 0.15, mid - 0.15), GATE_COLORS["i"])
     _arrow(ax, (xg, low + _BOX_H / 2), (xp + 0.15, mid - 0.15), GATE_COLORS["g"])
-    _arrow(ax, (xp, mid + _R), (xp, top - _R), _INK)
+    _arrow(ax, (xp, mid + _R), (xp, top - _R), INK)
     _value_label(ax, xp + 0.3, (mid + top) / 2 - 0.05, "i\u00b7g", v["i*g"], ha="left")
 
     # the output: h_t = o * tanh(c_t)
@@ -498,7 +510,7 @@ def plot_gru_step(
         ha="center",
         va="bottom",
         fontsize=9,
-        color=_INK,
+        color=INK,
     )
     _arrow(ax, (xn, mid + _R), (xn, top - _R), N)
     _value_label(
@@ -511,7 +523,7 @@ def plot_gru_step(
     _preact(ax, xr, pre, "a_r", v["a_r"], highlight)
     _node(ax, xm, low, "\u00d7")
     _arrow(ax, (xr + _BOX_W / 2, low), (xm - _R, low), GATE_COLORS["r"])
-    _arrow(ax, (xm, pre + 0.22), (xm, low - _R), _INK)
+    _arrow(ax, (xm, pre + 0.22), (xm, low - _R), INK)
     _preact(ax, xm, pre, "a_hn", v["a_hn"], highlight)
     ax.text(
         xm,
@@ -520,12 +532,12 @@ def plot_gru_step(
         ha="center",
         va="center",
         fontsize=8,
-        color="#666666",
+        color=DARK_GREY,
     )
     _node(ax, xa, low, "+")
-    _arrow(ax, (xm + _R, low), (xa - _R, low), _INK)
+    _arrow(ax, (xm + _R, low), (xa - _R, low), INK)
     _value_label(ax, (xm + xa) / 2, low + 0.35, r"r$\cdot a_{hn}$", v["r*a_hn"])
-    _arrow(ax, (xa, pre + 0.22), (xa, low - _R), _INK)
+    _arrow(ax, (xa, pre + 0.22), (xa, low - _R), INK)
     _preact(ax, xa, pre, "a_in", v["a_in"], highlight)
     ax.text(
         xa,
@@ -534,9 +546,9 @@ def plot_gru_step(
         ha="center",
         va="center",
         fontsize=8,
-        color="#666666",
+        color=DARK_GREY,
     )
-    _arrow(ax, (xa + _R, low), (xn - _BOX_W / 2, low), _INK)
+    _arrow(ax, (xa + _R, low), (xn - _BOX_W / 2, low), INK)
     _value_label(ax, (xa + xn - _BOX_W / 2) / 2 + 0.45, low + 0.3, "$a_n$", v["a_n"])
     _box(ax, xn, low, r"$n = \tanh(a_n)$", v["n"], -1, 1, N)
     _arrow(ax, (xn, low + _BOX_H / 2), (xn, mid - _R), N)
@@ -552,7 +564,8 @@ def sweep_frames(
     values: Sequence[float],
     note: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Frames for ``animate_sweep``: ``base`` with control ``name`` set to each of ``values``.
+    """Frames for ``animate_sweep``: ``base`` with control ``name`` set to each of
+    ``values``.
 
     Each frame also carries ``note`` (the figure's title) and ``highlight=name``.
     """

@@ -47,7 +47,8 @@ def line_start(text: str) -> np.ndarray:
 
 
 def _line_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, stop, line without its newline) for every line; stop includes the newline."""
+    """(start, stop, line without its newline) for every line; stop includes the
+    newline."""
     spans, start = [], 0
     for line in text.splitlines(keepends=True):
         spans.append((start, start + len(line), line.rstrip("\n")))
@@ -62,8 +63,8 @@ def name_line(text: str) -> np.ndarray:
     after a blank line, the corpus's layout (a speech line may end in ``:`` too,
     but never follows a blank line). The text should start at a line start.
 
-    >>> name_line("Cassius:\\nHa!\\n\\nAll:\\nAy:\\n").tolist()
-    [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+    >>> name_line("Cassius:\\nHa!\\n\\nAll:\\nAy:\\n").astype(int).tolist()
+    [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0]
     """
     check_text(text)
     out, prev = np.zeros(len(text)), ""
@@ -104,7 +105,8 @@ def _is_word_char(text: str) -> np.ndarray:
 
 
 def word_position(text: str) -> np.ndarray:
-    """1-based position of a character in its word (letters and apostrophes), 0 between words.
+    """1-based position of a character in its word (letters and apostrophes), 0
+    between words.
 
     >>> word_position("I'll go.").tolist()
     [1.0, 2.0, 3.0, 4.0, 0.0, 1.0, 2.0, 0.0]

@@ -1,4 +1,4 @@
-"""Pre-training then fine-tuning: adapt a trained character model to one text, on a copy.
+"""Pre-training then fine-tuning: adapt a trained character model to one text.
 
 * :func:`split_text`: the first part of a text for fine-tuning and the rest
   held out, cut at a blank line (a speech boundary in the corpus) so that the
@@ -17,17 +17,18 @@
 from __future__ import annotations
 
 import copy
-import math
 
 from torch import Tensor
 
+from rnnviz._checks import positive_float, positive_int
 from rnnviz.models import CharLM
 from rnnviz.tbptt import train_stateful
 from rnnviz.train import History
 
 
 def split_text(text: str, fraction: float = 0.8) -> tuple[str, str]:
-    """``(head, tail)`` with ``head + tail == text``, cut at the blank line nearest to ``fraction`` of the text.
+    """``(head, tail)`` with ``head + tail == text``, cut at the blank line nearest to
+    ``fraction`` of the text.
 
     Falls back to the exact character position when the text has no blank
     line. Both parts are non-empty.
@@ -36,7 +37,8 @@ def split_text(text: str, fraction: float = 0.8) -> tuple[str, str]:
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     if len(text) < 2:
         raise ValueError(
-            f"text has {len(text)} character(s): need at least 2 to split into two parts"
+            f"text has {len(text)} character(s): "
+            "need at least 2 to split into two parts"
         )
     if (
         isinstance(fraction, bool)
@@ -65,7 +67,7 @@ def _check_model(model: object) -> CharLM:
 
 
 def _as_ids(model: CharLM, data: Tensor | str, name: str) -> Tensor:
-    """Text -> ids with the model's vocabulary (unknown characters raise); ids pass through."""
+    """Text -> ids with the model's vocabulary (unknown characters raise); ids pass."""
     if isinstance(data, str):
         if model.vocab is None:
             raise ValueError(
@@ -78,7 +80,8 @@ def _as_ids(model: CharLM, data: Tensor | str, name: str) -> Tensor:
         )  # raises UnknownCharacterError (a ValueError) naming the character
     if not isinstance(data, Tensor):
         raise TypeError(
-            f"{name} must be a str or a 1-D tensor of character ids, got {type(data).__name__}"
+            f"{name} must be a str or a 1-D tensor of character ids, "
+            f"got {type(data).__name__}"
         )
     return data
 
@@ -96,7 +99,7 @@ def fine_tune(
     eval_every: int | None = None,
     seed: int = 0,
 ) -> tuple[CharLM, History]:
-    """Train a copy of ``model`` on ``train`` for ``steps`` steps; returns ``(copy, history)``.
+    """Train a copy of ``model`` on ``train`` for ``steps`` steps: ``(copy, history)``.
 
     ``train`` and ``valid`` are character ids (N,) or text (encoded with
     ``model.vocab``; an unknown character raises).
@@ -109,14 +112,8 @@ def fine_tune(
     copy is returned in eval mode; ``model`` itself is left untouched.
     """
     _check_model(model)
-    if (
-        isinstance(lr, bool)
-        or not isinstance(lr, (int, float))
-        or not (math.isfinite(lr) and lr > 0)
-    ):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    positive_float("lr", lr)
+    positive_int("steps", steps)
     train_ids = _as_ids(model, train, "train")
     valid_ids = None if valid is None else _as_ids(model, valid, "valid")
     tuned = copy.deepcopy(model)
@@ -138,6 +135,7 @@ def fine_tune(
 
 
 def from_scratch(model: CharLM, seed: int = 0) -> CharLM:
-    """A new, randomly initialised ``CharLM`` with ``model``'s configuration and vocabulary (seeded)."""
+    """A new, randomly initialised ``CharLM`` with ``model``'s configuration and
+    vocabulary (seeded)."""
     _check_model(model)
     return CharLM(**model.config, seed=seed, vocab=model.vocab)

@@ -1,4 +1,5 @@
-"""PyTorch recurrent weights in Keras's layout: ``nn.RNN``/``LSTM``/``GRU`` to ``SimpleRNN``/``LSTM``/``GRU``.
+"""PyTorch recurrent weights in Keras's layout: ``nn.RNN``/``LSTM``/``GRU`` to
+``SimpleRNN``/``LSTM``/``GRU``.
 
 The two frameworks store the same matrices differently:
 
@@ -20,7 +21,8 @@ module built with ``bias=False`` (then build the Keras layer with
 
 >>> import torch
 >>> lstm = torch.nn.LSTM(input_size=5, hidden_size=4)
->>> [w.shape for w in lstm_to_keras(lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)]
+>>> weights = (lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
+>>> [w.shape for w in lstm_to_keras(*weights)]
 [(5, 16), (4, 16), (16,)]
 >>> gru = torch.nn.GRU(input_size=5, hidden_size=4, num_layers=2)
 >>> [[w.shape for w in layer] for layer in torch_to_keras(gru)]
@@ -45,7 +47,8 @@ TORCH_GATES = {"RNN": ("h",), "LSTM": ("i", "f", "g", "o"), "GRU": ("r", "z", "n
 """Gate blocks along the first axis of torch's ``weight_ih``/``weight_hh``/biases."""
 
 KERAS_GATES = {"RNN": ("h",), "LSTM": ("i", "f", "c", "o"), "GRU": ("z", "r", "h")}
-"""Gate blocks along the last axis of Keras's ``kernel``/``recurrent_kernel``/``bias``."""
+"""Gate blocks along the last axis of Keras's ``kernel``, ``recurrent_kernel`` and
+``bias``."""
 
 KERAS_LAYER = {"RNN": "SimpleRNN", "LSTM": "LSTM", "GRU": "GRU"}
 """The Keras layer that computes the same function as each torch module."""
@@ -92,7 +95,8 @@ def _check(
 
 
 def _swap_rz(a: Array, axis: int) -> Array:
-    """Reorder the three gate blocks of `a` along `axis` from torch's r, z, n to Keras's z, r, h."""
+    """Reorder the three gate blocks of `a` along `axis` from torch's r, z, n to
+    Keras's z, r, h."""
     r, z, n = np.split(a, 3, axis=axis)
     return np.concatenate([z, r, n], axis=axis)
 
@@ -154,7 +158,8 @@ def gru_to_keras(
 
 
 def torch_to_keras(module: Any, *, reset_after: bool = True) -> list[list[Array]]:
-    """Every layer of a ``torch.nn.RNN``/``LSTM``/``GRU``, as Keras ``set_weights`` lists.
+    """Every layer of a ``torch.nn.RNN``/``LSTM``/``GRU``, as Keras ``set_weights``
+    lists.
 
     Returns one list per layer (``num_layers`` of them); layer ``k`` goes to
     the ``k``-th of a stack of Keras layers, all but the last built with
@@ -167,7 +172,8 @@ def torch_to_keras(module: Any, *, reset_after: bool = True) -> list[list[Array]
         raise TypeError(f"expected torch.nn.RNN, LSTM or GRU, got {kind}")
     if module.bidirectional:
         raise ValueError(
-            "bidirectional modules are not supported: map each direction and use keras.layers.Bidirectional"
+            "bidirectional modules are not supported: map each direction and use "
+            "keras.layers.Bidirectional"
         )
     if getattr(module, "proj_size", 0):
         raise ValueError("LSTM with proj_size > 0 has no Keras equivalent")

@@ -5,15 +5,15 @@ Both layers compute ``h_t = a_t * h_{t-1} + b_t`` with ``a_t, b_t`` functions of
 
 - minGRU:  z_t = sigmoid(W_z x_t + b_z),  h~_t = g(W_h x_t + b_h),
            h_t = (1 - z_t) * h_{t-1} + z_t * h~_t;
-- minLSTM: f_t, i_t = sigmoid(...), f'_t = f_t / (f_t + i_t), i'_t = i_t / (f_t + i_t),
-           h_t = f'_t * h_{t-1} + i'_t * h~_t.
+- minLSTM: f_t, i_t = sigmoid(...), f'_t = f_t / (f_t + i_t),
+           i'_t = i_t / (f_t + i_t), h_t = f'_t * h_{t-1} + i'_t * h~_t.
 
 Note the paper's convention: z_t weights the *new* candidate (PyTorch's GRU lets
-z_t weight the old state). ``g(x) = x + 1/2 for x >= 0, sigmoid(x) for x < 0`` keeps
-the candidate positive, which the log-space scan needs. ``forward(x, h0, mode)``
-runs the parallel form (``mode="log"`` is the paper's log-space scan, ``"tree"`` or
-``"hillis_steele"`` scan a, b directly, ``"sequential"`` loops); ``step`` is one
-step of generation.
+z_t weight the old state). ``g(x) = x + 1/2 for x >= 0, sigmoid(x) for x < 0``
+keeps the candidate positive, which the log-space scan needs.
+``forward(x, h0, mode)`` runs the parallel form (``mode="log"`` is the paper's
+log-space scan, ``"tree"`` or ``"hillis_steele"`` scan a, b directly,
+``"sequential"`` loops); ``step`` is one step of generation.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnviz._checks import positive_int, seeded
 from rnnviz.labs.scan import METHODS, scan, scan_log
 
 MODES = ("log", "tree", "hillis_steele", "sequential")
@@ -29,12 +30,14 @@ CELLS = ("mingru", "minlstm")
 
 
 def softplus(x: Tensor) -> Tensor:
-    """log(1 + e^x), accurate everywhere (``F.softplus`` switches to x above 20: off by e^-20)."""
+    """log(1 + e^x), accurate everywhere (``F.softplus`` switches to x above 20,
+    off by e^-20)."""
     return torch.logaddexp(x, torch.zeros((), dtype=x.dtype))
 
 
 def g(x: Tensor) -> Tensor:
-    """The paper's positive activation: x + 1/2 for x >= 0, sigmoid(x) below (continuous at 0)."""
+    """The paper's positive activation: x + 1/2 for x >= 0, sigmoid(x) below
+    (continuous at 0)."""
     return torch.where(x >= 0, F.relu(x) + 0.5, torch.sigmoid(x))
 
 
@@ -52,16 +55,11 @@ class _MinRNN(nn.Module):
         self, input_size: int, hidden_size: int, seed: int | None = None
     ) -> None:
         super().__init__()
-        for name, v in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        input_size = positive_int("input_size", input_size)
+        hidden_size = positive_int("hidden_size", hidden_size)
         self.input_size, self.hidden_size = input_size, hidden_size
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
-            self.linear = nn.Linear(
-                input_size, (self.n_gates + 1) * hidden_size
-            )  # gates and candidate
+        with seeded(seed):  # rows: the gates', then the candidate's
+            self.linear = nn.Linear(input_size, (self.n_gates + 1) * hidden_size)
 
     def _check(self, x: Tensor, h0: Tensor | None, time_axis: bool) -> None:
         want = "(B, T, I)" if time_axis else "(B, I)"
@@ -73,8 +71,8 @@ class _MinRNN(nn.Module):
             or 0 in x.shape
         ):
             raise ValueError(
-                f"x must have shape {want} with I = {self.input_size} and no empty dimension, "
-                f"got {tuple(x.shape)}"
+                f"x must have shape {want} with I = {self.input_size} and no empty "
+                f"dimension, got {tuple(x.shape)}"
             )
         if h0 is not None and (
             not isinstance(h0, Tensor)
@@ -82,7 +80,8 @@ class _MinRNN(nn.Module):
         ):
             got = tuple(h0.shape) if isinstance(h0, Tensor) else type(h0).__name__
             raise ValueError(
-                f"h0 must have shape (B, H) = {(x.shape[0], self.hidden_size)}, got {got}"
+                f"h0 must have shape (B, H) = {(x.shape[0], self.hidden_size)}, "
+                f"got {got}"
             )
 
     def log_coefficients(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -90,11 +89,13 @@ class _MinRNN(nn.Module):
         raise NotImplementedError
 
     def coefficients(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """a_t and b_t, each (..., H), from x (..., I), computed directly (not via exp of logs)."""
+        """a_t and b_t, each (..., H), from x (..., I), computed directly (not as
+        the exp of their logs)."""
         raise NotImplementedError
 
     def step(self, x_t: Tensor, h: Tensor | None = None) -> Tensor:
-        """One step, for generation: x_t (B, I), h (B, H) or None (zeros) -> h_t (B, H)."""
+        """One step, for generation: x_t (B, I), h (B, H) or None (zeros) ->
+        h_t (B, H)."""
         self._check(x_t, h, time_axis=False)
         a, b = self.coefficients(x_t)  # (B, H) each
         return b if h is None else a * h + b
@@ -122,7 +123,8 @@ class _MinRNN(nn.Module):
 
 
 class MinGRU(_MinRNN):
-    """minGRU layer: ``h_t = (1 - z_t) * h_{t-1} + z_t * g(W_h x_t + b_h)``, z_t = sigmoid(W_z x_t + b_z).
+    """minGRU layer: ``h_t = (1 - z_t) * h_{t-1} + z_t * g(W_h x_t + b_h)`` with
+    ``z_t = sigmoid(W_z x_t + b_z)``.
 
     Parameters: ``linear`` (2H, I) stacks the rows of W_z then W_h; 2(HI + H) in all.
     """
@@ -136,9 +138,7 @@ class MinGRU(_MinRNN):
 
     def log_coefficients(self, x: Tensor) -> tuple[Tensor, Tensor]:
         k, pre = self.linear(x).chunk(2, dim=-1)
-        return -softplus(k), -softplus(-k) + log_g(
-            pre
-        )  # log(1 - z), log z + log g(pre)
+        return -softplus(k), -softplus(-k) + log_g(pre)  # log(1 - z), log z + log g
 
 
 class MinLSTM(_MinRNN):
@@ -158,19 +158,19 @@ class MinLSTM(_MinRNN):
     def log_coefficients(self, x: Tensor) -> tuple[Tensor, Tensor]:
         kf, ki, pre = self.linear(x).chunk(3, dim=-1)
         diff = softplus(-kf) - softplus(-ki)  # log i - log f
-        return -softplus(diff), -softplus(-diff) + log_g(
-            pre
-        )  # log f', log i' + log g(pre)
+        return -softplus(diff), -softplus(-diff) + log_g(pre)  # log f', log i' + log g
 
 
 class MinGRULM(nn.Module):
-    """Character LM: embedding -> ``num_layers`` residual blocks -> LayerNorm -> linear head.
+    """Character LM: embedding -> ``num_layers`` residual blocks -> LayerNorm ->
+    linear head.
 
-    A block is ``x + Min(LN(x))`` then ``x + MLP(LN(x))`` (MLP: D -> expansion*D -> GELU -> D),
-    with ``Min`` a :class:`MinGRU` or :class:`MinLSTM` of width D. The interface is
-    :class:`rnnviz.models.CharLM`'s: ``forward(ids (B, T), state=None) -> (logits (B, T, V),
-    state)`` with ``state`` a tuple of one (B, D) tensor per layer, so
-    :func:`rnnviz.train.train` and :func:`rnnviz.train.evaluate` work unchanged.
+    A block is ``x + Min(LN(x))`` then ``x + MLP(LN(x))`` (MLP: D -> expansion*D ->
+    GELU -> D), with ``Min`` a :class:`MinGRU` or :class:`MinLSTM` of width D. The
+    interface is :class:`rnnviz.models.CharLM`'s:
+    ``forward(ids (B, T), state=None) -> (logits (B, T, V), state)`` with ``state``
+    a tuple of one (B, D) tensor per layer, so :func:`rnnviz.train.train` and
+    :func:`rnnviz.train.evaluate` work unchanged.
     """
 
     def __init__(
@@ -188,20 +188,13 @@ class MinGRULM(nn.Module):
             raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        for name, v in (
-            ("vocab_size", vocab_size),
-            ("d_model", d_model),
-            ("num_layers", num_layers),
-            ("expansion", expansion),
-        ):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        vocab_size = positive_int("vocab_size", vocab_size)
+        D = positive_int("d_model", d_model)
+        num_layers = positive_int("num_layers", num_layers)
+        expansion = positive_int("expansion", expansion)
         self.vocab_size, self.mode = vocab_size, mode
         layer = MinGRU if cell == "mingru" else MinLSTM
-        D = d_model
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
+        with seeded(seed):
             self.embed = nn.Embedding(vocab_size, D)
             self.norms = nn.ModuleList(nn.LayerNorm(D) for _ in range(2 * num_layers))
             self.rnns = nn.ModuleList(layer(D, D) for _ in range(num_layers))
@@ -217,13 +210,21 @@ class MinGRULM(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def _check_state(self, state: tuple[Tensor, ...] | None) -> None:
+        if state is not None and len(state) != len(self.rnns):
+            raise ValueError(
+                f"state must hold one (B, D) tensor per layer ({len(self.rnns)}), "
+                f"got {len(state)}"
+            )
+
     def forward(
         self,
         ids: Tensor,
         state: tuple[Tensor, ...] | None = None,
         mode: str | None = None,
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """ids (B, T) -> logits (B, T, V) and the last state of every layer, each (B, D)."""
+        """ids (B, T) -> logits (B, T, V) and the last state of every layer, each
+        (B, D)."""
         if (
             not isinstance(ids, Tensor)
             or ids.dim() != 2
@@ -235,17 +236,13 @@ class MinGRULM(nn.Module):
             )
         if int(ids.min()) < 0 or int(ids.max()) >= self.vocab_size:
             raise ValueError(f"ids must lie in [0, {self.vocab_size})")
-        if state is not None and len(state) != len(self.rnns):
-            raise ValueError(
-                f"state must hold one (B, D) tensor per layer ({len(self.rnns)}), got {len(state)}"
-            )
+        self._check_state(state)
         mode = self.mode if mode is None else mode
         x = self.embed(ids)  # (B, T, D)
         last = []
         for k, (rnn, mlp) in enumerate(zip(self.rnns, self.mlps)):
-            h = rnn(
-                self.norms[2 * k](x), None if state is None else state[k], mode=mode
-            )  # (B, T, D)
+            h0 = None if state is None else state[k]
+            h = rnn(self.norms[2 * k](x), h0, mode=mode)  # (B, T, D)
             last.append(h[:, -1])
             x = x + h
             x = x + mlp(self.norms[2 * k + 1](x))
@@ -254,7 +251,8 @@ class MinGRULM(nn.Module):
     def step(
         self, ids_t: Tensor, state: tuple[Tensor, ...] | None = None
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """One character per sequence, for generation: ids_t (B,) -> logits (B, V) and the new state.
+        """One character per sequence, for generation: ids_t (B,) -> logits (B, V)
+        and the new state.
 
         Uses each layer's ``step`` (constant work per character, no scan)."""
         if (
@@ -268,16 +266,11 @@ class MinGRULM(nn.Module):
             )
         if int(ids_t.min()) < 0 or int(ids_t.max()) >= self.vocab_size:
             raise ValueError(f"ids must lie in [0, {self.vocab_size})")
-        if state is not None and len(state) != len(self.rnns):
-            raise ValueError(
-                f"state must hold one (B, D) tensor per layer ({len(self.rnns)}), got {len(state)}"
-            )
+        self._check_state(state)
         x = self.embed(ids_t)  # (B, D)
         new = []
         for k, (rnn, mlp) in enumerate(zip(self.rnns, self.mlps)):
-            h = rnn.step(
-                self.norms[2 * k](x), None if state is None else state[k]
-            )  # (B, D)
+            h = rnn.step(self.norms[2 * k](x), None if state is None else state[k])
             new.append(h)
             x = x + h
             x = x + mlp(self.norms[2 * k + 1](x))

@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from rnnviz._checks import positive_int, seeded
 from rnnviz.data import check_ids
 from rnnviz.models import CharLM
 
@@ -48,9 +49,10 @@ State = tuple[Tensor, Tensor, Tensor]  # h (1, B, H), c (1, B, H), step index ()
 
 
 class NormLSTMCell(nn.Module):
-    """One LSTM step with ``norm`` in ``NORMS``: ``forward(x (B, I), h (B, H), c (B, H), t)``
-    returns ``(h', c')``; ``t`` (an int) selects the batch-norm statistics.
-    The LSTM weights are drawn as ``nn.LSTMCell`` draws them, from ``seed``."""
+    """One LSTM step with ``norm`` in ``NORMS``:
+    ``forward(x (B, I), h (B, H), c (B, H), t)`` returns ``(h', c')``; ``t`` (an
+    int) selects the batch-norm statistics. The LSTM weights are drawn as
+    ``nn.LSTMCell`` draws them, from ``seed``."""
 
     def __init__(
         self,
@@ -67,13 +69,9 @@ class NormLSTMCell(nn.Module):
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-        for name, v in (
-            ("input_size", input_size),
-            ("hidden_size", hidden_size),
-            ("max_steps", max_steps),
-        ):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        input_size = positive_int("input_size", input_size)
+        hidden_size = positive_int("hidden_size", hidden_size)
+        max_steps = positive_int("max_steps", max_steps)
         if not 0.0 < momentum <= 1.0:
             raise ValueError(f"momentum must be in (0, 1], got {momentum!r}")
         self.norm, self.max_steps, self.momentum, self.eps = (
@@ -83,12 +81,8 @@ class NormLSTMCell(nn.Module):
             eps,
         )
         H, G = hidden_size, 4 * hidden_size
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
-            ref = nn.LSTMCell(
-                input_size, hidden_size
-            )  # torch's initialisation, U(-1/sqrt(H), 1/sqrt(H))
+        with seeded(seed):  # torch's initialisation, U(-1/sqrt(H), 1/sqrt(H))
+            ref = nn.LSTMCell(input_size, hidden_size)
         self.weight_ih, self.weight_hh = (
             ref.weight_ih,
             ref.weight_hh,
@@ -116,30 +110,24 @@ class NormLSTMCell(nn.Module):
                 nn.Parameter(torch.full((H,), gamma)),
                 nn.Parameter(torch.zeros(H)),
             )
-            for part, D in (("x", G), ("h", G), ("c", H)):
-                self.register_buffer(
-                    f"mean_{part}", torch.zeros(max_steps, D)
-                )  # (T_max, D)
-                self.register_buffer(
-                    f"var_{part}", torch.ones(max_steps, D)
-                )  # (T_max, D)
+            for part, D in (("x", G), ("h", G), ("c", H)):  # buffers (T_max, D)
+                self.register_buffer(f"mean_{part}", torch.zeros(max_steps, D))
+                self.register_buffer(f"var_{part}", torch.ones(max_steps, D))
 
     @property
     def hidden_size(self) -> int:
         return self.weight_hh.shape[1]
 
     def batch_norm(self, part: str, a: Tensor, t0: int) -> Tensor:
-        """Normalise ``a`` (B, T, D), steps ``t0 .. t0+T-1``, per feature and step (no gain or shift).
+        """Normalise ``a`` (B, T, D), steps ``t0 .. t0+T-1``, per feature and step
+        (no gain or shift).
 
         In training with the batch's own statistics of each step (and the
         population averages of that step move towards them), in inference
         with the population averages.
         """
         B, T, D = a.shape
-        mean, var = (
-            getattr(self, f"mean_{part}"),
-            getattr(self, f"var_{part}"),
-        )  # (T_max, D)
+        mean, var = getattr(self, f"mean_{part}"), getattr(self, f"var_{part}")
         if not self.training:
             k = (t0 + torch.arange(T)).clamp(max=self.max_steps - 1)  # (T,)
             return (a - mean[k]) / torch.sqrt(var[k] + self.eps)
@@ -147,9 +135,7 @@ class NormLSTMCell(nn.Module):
             raise ValueError(
                 "batch normalisation in training needs a batch of at least 2 sequences"
             )
-        if (
-            t0 + T <= self.max_steps
-        ):  # one statistic per (step, feature): all steps in one call
+        if t0 + T <= self.max_steps:  # one statistic per (step, feature): one call
             flat = a.reshape(B, T * D)
             out = F.batch_norm(
                 flat,
@@ -178,7 +164,8 @@ class NormLSTMCell(nn.Module):
         return torch.stack(steps, dim=1)  # (B, T, D)
 
     def input_term(self, ax: Tensor, t0: int = 0) -> Tensor:
-        """The normalised input term of every step: ``ax = x W_ih^T`` (B, T, 4H) -> (B, T, 4H)."""
+        """The normalised input term of every step: ``ax = x W_ih^T`` (B, T, 4H) ->
+        (B, T, 4H)."""
         if self.norm == "none":
             return ax + self.bias_ih
         if self.norm == "layer":
@@ -190,7 +177,8 @@ class NormLSTMCell(nn.Module):
     def step(
         self, zx: Tensor, h: Tensor, c: Tensor, t: int = 0
     ) -> tuple[Tensor, Tensor]:
-        """One step from the input term ``zx`` (B, 4H) of :meth:`input_term`: ``(h', c')``, (B, H) each."""
+        """One step from the input term ``zx`` (B, 4H) of :meth:`input_term`:
+        ``(h', c')``, (B, H) each."""
         ah = h @ self.weight_hh.T  # (B, 4H)
         if self.norm == "none":
             a = zx + ah + self.bias_hh
@@ -231,7 +219,8 @@ class NormLSTMCell(nn.Module):
         """One step: x (B, I), h (B, H), c (B, H) at step ``t`` -> ``(h', c')``."""
         if x.dim() != 2 or x.shape[1] != self.weight_ih.shape[1]:
             raise ValueError(
-                f"x must have shape (B, {self.weight_ih.shape[1]}), got {tuple(x.shape)}"
+                f"x must have shape (B, {self.weight_ih.shape[1]}), "
+                f"got {tuple(x.shape)}"
             )
         if h.shape != (x.shape[0], self.hidden_size) or c.shape != h.shape:
             raise ValueError(
@@ -288,7 +277,8 @@ class NormCharLM(nn.Module):
         return check_ids(ids, self._vocab_size)
 
     def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        """ids (B, T) -> (logits (B, T, V), state), like :meth:`rnnviz.models.CharLM.forward`."""
+        """ids (B, T) -> (logits (B, T, V), state), like
+        :meth:`rnnviz.models.CharLM.forward`."""
         ids = self.check_ids(ids)
         B, T = ids.shape
         H = self.cell.hidden_size
@@ -304,9 +294,8 @@ class NormCharLM(nn.Module):
                     f"state must be (h, c, t) with h and c of shape (1, {B}, {H})"
                 )
             h, c, t0 = state[0][0], state[1][0], int(state[2])
-        zx = self.cell.input_term(
-            self.embed(ids) @ self.cell.weight_ih.T, t0
-        )  # (B, T, 4H), all steps at once
+        # the input terms of all steps at once: (B, T, 4H)
+        zx = self.cell.input_term(self.embed(ids) @ self.cell.weight_ih.T, t0)
         out = []
         for t in range(T):
             h, c = self.cell.step(zx[:, t], h, c, t0 + t)  # (B, H) each

@@ -1,4 +1,4 @@
-"""Images as sequences: a recurrent classifier reads scikit-learn's 8x8 digits row by row.
+"""Images as sequences: a recurrent classifier reads scikit-learn's 8x8 digits by row.
 
 The digits ship with scikit-learn (``sklearn.datasets.load_digits``: 1,797
 greyscale images of the digits 0-9, 8 x 8 pixels with values 0-16), so
@@ -18,31 +18,24 @@ last step only (``anytime=False``) or on every step (``anytime=True``).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnnviz._checks import int_at_least, positive_int, seeded
+from rnnviz.train import History
+from rnnviz.train import fit as train_loop
+
 READINGS = ("rows", "columns", "pixels")
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 NUM_CLASSES = 10
 
 
-def _check_int(name: str, value: object, minimum: int = 1) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value < minimum
-    ):
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
 @dataclass(frozen=True)
 class Digits:
-    """A seeded split of the digits: images (N, 8, 8) scaled to [0, 1], labels (N,) int64."""
+    """A seeded split of the digits: images (N, 8, 8) in [0, 1], labels (N,) int64."""
 
     train_images: Tensor  # (N_train, 8, 8)
     train_labels: Tensor  # (N_train,)
@@ -60,7 +53,8 @@ class Digits:
 
 
 def load_digits_split(test_fraction: float = 0.25, seed: int = 0) -> Digits:
-    """The 1,797 digits split at random (seeded) into training and held-out images; no overlap."""
+    """The 1,797 digits split at random (seeded) into training and held-out images;
+    no overlap."""
     from sklearn.datasets import (
         load_digits,
     )  # imported here: only this function needs scikit-learn
@@ -90,7 +84,8 @@ def _check_images(images: object) -> Tensor:
         raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
     if images.dim() != 3 or images.shape[0] == 0:
         raise ValueError(
-            f"images must have shape (N, height, width) with N >= 1, got {tuple(images.shape)}"
+            "images must have shape (N, height, width) with N >= 1, "
+            f"got {tuple(images.shape)}"
         )
     if not images.is_floating_point():
         raise TypeError(f"images must be floating point, got dtype {images.dtype}")
@@ -100,7 +95,8 @@ def _check_images(images: object) -> Tensor:
 
 
 def as_sequence(images: Tensor, reading: str = "rows") -> Tensor:
-    """Images (N, H, W) -> sequences (N, T, D): rows (N, H, W), columns (N, W, H) or pixels (N, H*W, 1).
+    """Images (N, H, W) -> sequences (N, T, D): rows (N, H, W), columns (N, W, H) or
+    pixels (N, H*W, 1).
 
     Always a new tensor: the images are never changed through it.
     """
@@ -115,7 +111,7 @@ def as_sequence(images: Tensor, reading: str = "rows") -> Tensor:
 
 
 class SequenceReader(nn.Module):
-    """``nn.RNN``/``nn.LSTM``/``nn.GRU`` (batch_first) and a linear head applied at every step.
+    """``nn.RNN``/``nn.LSTM``/``nn.GRU`` (batch_first), a linear head at every step.
 
     ``forward(x (B, T, D)) -> logits (B, T, C)``: ``logits[:, t]`` is the
     prediction after reading steps ``0..t``; ``logits[:, -1]`` the final one.
@@ -132,13 +128,11 @@ class SequenceReader(nn.Module):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
-        self.input_size = _check_int("input_size", input_size)
-        _check_int("hidden_size", hidden_size)
-        _check_int("num_classes", num_classes, 2)
+        self.input_size = positive_int("input_size", input_size)
+        positive_int("hidden_size", hidden_size)
+        int_at_least("num_classes", num_classes, 2)
         self.cell = cell
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
+        with seeded(seed):
             self.rnn = CELLS[cell](input_size, hidden_size, batch_first=True)
             self.head = nn.Linear(hidden_size, num_classes)
 
@@ -173,48 +167,36 @@ def fit(
     steps: int = 300,
     batch_size: int = 64,
     lr: float = 1e-2,
-    clip: float = 1.0,
+    clip: float | None = 1.0,
     anytime: bool = False,
     seed: int = 0,
-) -> list[float]:
-    """Train ``model`` in place with Adam on random minibatches of (x (N, T, D), y (N,)); returns the losses.
+) -> History:
+    """Train ``model`` in place with Adam on random minibatches of x (N, T, D), y (N,).
 
     The loss is the cross-entropy of the last step's prediction, or with
     ``anytime`` the mean over all steps. Minibatches come from ``seed``.
-    The model is left in eval mode.
+    Returns the :class:`~rnnviz.train.History` (``train_loss`` per step); the
+    model is left in eval mode. See :func:`rnnviz.train.fit`.
     """
     _check_pair(model, x, y)
-    steps, batch_size = _check_int("steps", steps), _check_int("batch_size", batch_size)
-    for name, v in (("lr", lr), ("clip", clip)):
-        if (
-            isinstance(v, bool)
-            or not isinstance(v, (int, float))
-            or not (math.isfinite(v) and v > 0)
-        ):
-            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    size = min(positive_int("batch_size", batch_size), len(y))
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    losses = []
-    for _ in range(steps):
-        idx = torch.randint(
-            0, len(y), (min(batch_size, len(y)),), generator=gen
-        )  # (B,)
-        logits = model(x[idx])  # (B, T, C)
+
+    def batch(step: int) -> tuple[Tensor, Tensor]:
+        idx = torch.randint(0, len(y), (size,), generator=gen)  # (B,)
+        return x[idx], y[idx]
+
+    def loss(m: SequenceReader, b: tuple[Tensor, Tensor]) -> Tensor:
+        xb, yb = b
+        logits = m(xb)  # (B, T, C)
         if anytime:
             T = logits.shape[1]
-            loss = nn.functional.cross_entropy(
-                logits.flatten(0, 1), y[idx].repeat_interleave(T)
+            return nn.functional.cross_entropy(
+                logits.flatten(0, 1), yb.repeat_interleave(T)
             )
-        else:
-            loss = nn.functional.cross_entropy(logits[:, -1], y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
-        losses.append(float(loss.detach()))
-    model.eval()
-    return losses
+        return nn.functional.cross_entropy(logits[:, -1], yb)
+
+    return train_loop(model, batch, loss, steps=steps, lr=lr, clip=clip, seed=seed)
 
 
 @torch.no_grad()
@@ -229,7 +211,8 @@ def stepwise_probs(model: SequenceReader, x: Tensor) -> Tensor:
 
 
 def accuracy(model: SequenceReader, x: Tensor, y: Tensor) -> np.ndarray:
-    """Accuracy after every step, shape (T,); the last entry is the accuracy of the whole sequence."""
+    """Accuracy after every step, shape (T,); the last entry is the accuracy of the
+    whole sequence."""
     _check_pair(model, x, y)
     p = stepwise_probs(model, x)  # (N, T, C)
     return (p.argmax(-1) == y[:, None]).float().mean(0).numpy()

@@ -48,7 +48,8 @@ def _check(
         )
     if a.shape != b.shape:
         raise ValueError(
-            f"{na} and {nb} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+            f"{na} and {nb} must have the same shape, "
+            f"got {tuple(a.shape)} and {tuple(b.shape)}"
         )
     if a.dtype != b.dtype:
         raise TypeError(
@@ -73,16 +74,17 @@ def _check(
 
 
 def _fold_h0(a: Tensor, b: Tensor, h0: Tensor | None) -> Tensor:
-    """b with h0 folded into its first step: b_0 + a_0 * h0 (a new tensor; inputs untouched)."""
+    """b with h0 folded into its first step: b_0 + a_0 * h0 (a new tensor; the
+    inputs are left untouched)."""
     if h0 is None:
         return b
-    return torch.cat(
-        [b[:, :1] + a[:, :1] * h0.unsqueeze(1), b[:, 1:]], dim=1
-    )  # (B, T, ...)
+    first = b[:, :1] + a[:, :1] * h0.unsqueeze(1)  # (B, 1, ...)
+    return torch.cat([first, b[:, 1:]], dim=1)  # (B, T, ...)
 
 
 def scan_sequential(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
-    """Reference: ``h_t = a_t * h_{t-1} + b_t`` by a Python loop over t. a, b (B, T, ...) -> h (B, T, ...)."""
+    """Reference: ``h_t = a_t * h_{t-1} + b_t`` by a Python loop over t.
+    a, b (B, T, ...) -> h (B, T, ...)."""
     _check(a, b, h0)
     h = torch.zeros_like(b[:, 0]) if h0 is None else h0  # (B, ...)
     hs = []
@@ -100,7 +102,8 @@ def scan_hillis_steele(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor
     b = _fold_h0(a, b, h0)
     T, d = a.shape[1], 1
     while d < T:
-        # (A, B)[t] <- (A, B)[t - d] o (A, B)[t] for t >= d; positions t < d are already final
+        # (A, B)[t] <- (A, B)[t - d] o (A, B)[t] for t >= d; positions t < d are
+        # already final
         b = torch.cat([b[:, :d], a[:, d:] * b[:, :-d] + b[:, d:]], dim=1)
         a = torch.cat([a[:, :d], a[:, d:] * a[:, :-d]], dim=1)
         d *= 2
@@ -115,15 +118,12 @@ def _tree(a: Tensor, b: Tensor) -> Tensor:
     a_even, a_odd = a[:, 0 : 2 * n : 2], a[:, 1 : 2 * n : 2]  # (B, n, ...) each
     b_even, b_odd = b[:, 0 : 2 * n : 2], b[:, 1 : 2 * n : 2]
     # up-sweep: combine neighbours (2k, 2k+1) into one step of a sequence half as long
-    h_odd = _tree(
-        a_odd * a_even, a_odd * b_even + b_odd
-    )  # (B, n, ...): h at t = 1, 3, 5, ...
+    h_odd = _tree(a_odd * a_even, a_odd * b_even + b_odd)  # (B, n, ...): t = 1, 3, ...
     # down-sweep: h at an even t > 0 is one more step from h at t - 1 (odd)
     rest = a[:, 2::2] * h_odd[:, : (T - 1) // 2] + b[:, 2::2]  # t = 2, 4, ...
     h_even = torch.cat([b[:, :1], rest], dim=1)  # (B, ceil(T/2), ...)
-    h = torch.stack([h_even[:, :n], h_odd], dim=2).flatten(
-        1, 2
-    )  # interleave: (B, 2n, ...)
+    # interleave: (B, 2n, ...)
+    h = torch.stack([h_even[:, :n], h_odd], dim=2).flatten(1, 2)
     return torch.cat([h, h_even[:, n:]], dim=1) if T % 2 else h  # (B, T, ...)
 
 
@@ -139,7 +139,8 @@ def scan_tree(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
 def scan_log(log_a: Tensor, log_b: Tensor, log_h0: Tensor | None = None) -> Tensor:
     """Heinsen's (2023) log-space scan, as in the minGRU paper.
 
-    With ``a*_t = sum_{s<=t} log a_s``, ``log h_t = a*_t + logcumsumexp_t(log b_t - a*_t)``.
+    With ``a*_t = sum_{s<=t} log a_s``,
+    ``log h_t = a*_t + logcumsumexp_t(log b_t - a*_t)``.
     Takes the *logarithms* of positive a, b (and h0), each (B, T, ...) or (B, ...);
     returns ``log h`` (B, T, ...). ``log_h0=None`` means h0 = 0.
     """
@@ -153,12 +154,14 @@ def scan_log(log_a: Tensor, log_b: Tensor, log_h0: Tensor | None = None) -> Tens
 
 
 def scan_log_space(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
-    """:func:`scan_log` on a, b, h0 themselves (all must be > 0): a, b (B, T, ...) -> h (B, T, ...)."""
+    """:func:`scan_log` on a, b, h0 themselves (all must be > 0):
+    a, b (B, T, ...) -> h (B, T, ...)."""
     _check(a, b, h0)
     for name, x in (("a", a), ("b", b), ("h0", h0)):
         if x is not None and not bool((x > 0).all()):
             raise ValueError(
-                f"the log-space scan needs {name} > 0 everywhere, got min {float(x.min()):.3g}"
+                f"the log-space scan needs {name} > 0 everywhere, "
+                f"got min {float(x.min()):.3g}"
                 " (use scan_tree or scan_hillis_steele for signed values)"
             )
     return torch.exp(
@@ -177,14 +180,16 @@ SCANS = {
 def scan(
     a: Tensor, b: Tensor, h0: Tensor | None = None, method: str = "tree"
 ) -> Tensor:
-    """``h_t = a_t * h_{t-1} + b_t`` by ``method`` (one of ``METHODS``). a, b (B, T, ...) -> h (B, T, ...)."""
+    """``h_t = a_t * h_{t-1} + b_t`` by ``method`` (one of ``METHODS``).
+    a, b (B, T, ...) -> h (B, T, ...)."""
     if method not in SCANS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     return SCANS[method](a, b, h0)
 
 
 def scan_cost(T: int, method: str) -> tuple[int, int]:
-    """(dependent steps, combines of two (a, b) pairs) of ``method`` on a sequence of length T.
+    """(dependent steps, combines of two (a, b) pairs) of ``method`` on a sequence
+    of length T.
 
     Counted by walking the same index pattern as the implementations above (the
     log-space scan is two library prefix sums and is not counted here). The

@@ -23,64 +23,27 @@ held-out number never occurs in training.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from tqdm.auto import tqdm
 
+from rnnviz._checks import positive_int, seeded
 from rnnviz.data import Vocab
+from rnnviz.train import History
+from rnnviz.train import fit as train_loop
 
 PAD, BOS, EOS = 0, 1, 2
 SPECIALS = ("<pad>", "<bos>", "<eos>")
-MONTHS = (
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-)
-_UNITS = (
-    "",
-    "first",
-    "second",
-    "third",
-    "fourth",
-    "fifth",
-    "sixth",
-    "seventh",
-    "eighth",
-    "ninth",
-)
-_TEENS = (
-    "tenth",
-    "eleventh",
-    "twelfth",
-    "thirteenth",
-    "fourteenth",
-    "fifteenth",
-    "sixteenth",
-    "seventeenth",
-    "eighteenth",
-    "nineteenth",
-)
 
 
-# --- the task ---------------------------------------------------------------------------------
+# --- the task -------------------------------------------------------------------------
 
 _ONES = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen"
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+    "fourteen fifteen sixteen seventeen eighteen nineteen"
 ).split()
 _TENS = (
     "",
@@ -128,7 +91,8 @@ def number_pair(n: int) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Pairs:
-    """Training, validation and test pairs of :func:`number_pairs`; no number is in two of them."""
+    """Training, validation and test pairs of :func:`number_pairs`; no number is in
+    two of them."""
 
     train: list[tuple[str, str]]
     valid: list[tuple[str, str]]
@@ -144,11 +108,11 @@ def number_pairs(
     so a held-out number is never seen in training.
     """
     for name, v in (("limit", limit), ("n_valid", n_valid), ("n_test", n_test)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
+        positive_int(name, v)
     if limit > 1_000_000 or n_valid + n_test >= limit:
         raise ValueError(
-            f"need n_valid + n_test < limit <= 1,000,000, got {n_valid} + {n_test} and {limit}"
+            "need n_valid + n_test < limit <= 1,000,000, "
+            f"got {n_valid} + {n_test} and {limit}"
         )
     order = torch.randperm(
         limit, generator=torch.Generator().manual_seed(seed)
@@ -159,7 +123,7 @@ def number_pairs(
     )
 
 
-# --- vocabulary and batches -------------------------------------------------------------------
+# --- vocabulary and batches -----------------------------------------------------------
 
 
 class PairVocab:
@@ -192,7 +156,7 @@ class PairVocab:
         return [BOS] * bos + ids + [EOS] * eos
 
     def decode(self, ids: Sequence[int] | Tensor) -> str:
-        """Ids -> text, up to the first ``<eos>``; ``<bos>`` and ``<pad>`` are skipped."""
+        """Ids -> text, up to the first ``<eos>``; ``<bos>`` and ``<pad>`` skipped."""
         out = []
         for i in torch.as_tensor(ids).tolist():
             if i == EOS:
@@ -238,7 +202,7 @@ def collate(
     )
 
 
-# --- the model --------------------------------------------------------------------------------
+# --- the model ------------------------------------------------------------------------
 
 
 @dataclass
@@ -254,7 +218,8 @@ class Memory:
 
 
 class Seq2Seq(nn.Module):
-    """GRU encoder, GRU decoder started from the encoder's final state, optional attention.
+    """GRU encoder, GRU decoder started from the encoder's final state, attention
+    (optional).
 
     With ``attention=True`` the decoder reads, at step t, a context
     ``c_t = sum_j alpha_tj h_j`` of the encoder states with additive scores
@@ -279,18 +244,14 @@ class Seq2Seq(nn.Module):
             ("embed_size", embed_size),
             ("hidden_size", hidden_size),
         ):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+            positive_int(name, v)
         self.hidden_size, self.attention, self.tgt_vocab_size = (
             hidden_size,
             attention,
             tgt_vocab_size,
         )
         H = hidden_size
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(
-                seed
-            )  # the initial weights, without touching the caller's global RNG
+        with seeded(seed):  # the initial weights; the caller's global RNG is kept
             self.src_embed = nn.Embedding(src_vocab_size, embed_size, padding_idx=PAD)
             self.encoder = nn.GRU(embed_size, H, batch_first=True)
             self.tgt_embed = nn.Embedding(tgt_vocab_size, embed_size, padding_idx=PAD)
@@ -304,7 +265,7 @@ class Seq2Seq(nn.Module):
                 )
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> Memory:
-        """``src`` (B, S) ids padded with PAD, ``src_lengths`` (B,) -> :class:`Memory`."""
+        """``src`` (B, S) ids padded with PAD, ``src_lengths`` (B,) -> a Memory."""
         if src.dim() != 2 or src_lengths.shape != src.shape[:1]:
             raise ValueError(
                 f"src must be (B, S) and src_lengths (B,), got {tuple(src.shape)} and "
@@ -330,7 +291,8 @@ class Seq2Seq(nn.Module):
     def step(
         self, prev: Tensor, s: Tensor, memory: Memory
     ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """One decoder step: ``prev`` (B,) ids, ``s`` (B, H) -> logits (B, V), new ``s`` (B, H), alpha (B, S)."""
+        """One decoder step: ``prev`` (B,) ids, ``s`` (B, H) -> logits (B, V),
+        new ``s`` (B, H), alpha (B, S)."""
         if self.attention:
             e = self.v(torch.tanh(self.W_s(s)[:, None] + memory.keys))[..., 0]  # (B, S)
             alpha = torch.softmax(
@@ -345,9 +307,11 @@ class Seq2Seq(nn.Module):
     def forward(
         self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor
     ) -> tuple[Tensor, Tensor | None]:
-        """Teacher forcing: the decoder reads the true previous character ``tgt_in`` (B, T).
+        """Teacher forcing: the decoder reads the true previous characters ``tgt_in``
+        (B, T).
 
-        Returns logits (B, T, V) and attention weights (B, T, S) (None without attention).
+        Returns logits (B, T, V) and attention weights (B, T, S) (None without
+        attention).
         """
         memory = self.encode(src, src_lengths)
         s, logits, alphas = memory.final, [], []
@@ -372,8 +336,8 @@ def masked_cross_entropy(logits: Tensor, targets: Tensor, mask: Tensor) -> Tenso
         or mask.shape != targets.shape
     ):
         raise ValueError(
-            f"expected logits (B, T, V), targets and mask (B, T); got {tuple(logits.shape)}, "
-            f"{tuple(targets.shape)}, {tuple(mask.shape)}"
+            "expected logits (B, T, V), targets and mask (B, T); "
+            f"got {tuple(logits.shape)}, {tuple(targets.shape)}, {tuple(mask.shape)}"
         )
     if mask.dtype != torch.bool or not mask.any():
         raise ValueError("mask must be a bool tensor with at least one True entry")
@@ -385,19 +349,21 @@ def masked_cross_entropy(logits: Tensor, targets: Tensor, mask: Tensor) -> Tenso
 
 @torch.no_grad()
 def sequence_log_probs(model: Seq2Seq, batch: Batch) -> Tensor:
-    """log P(target + ``<eos>`` | source) of every pair in ``batch``, by teacher forcing: (B,)."""
+    """log P(target + ``<eos>`` | source) of every pair in ``batch``, teacher forced:
+    (B,)."""
     logp = torch.log_softmax(
         model(batch.src, batch.src_lengths, batch.tgt_in)[0], dim=2
     )  # (B, T, V)
     return (logp.gather(2, batch.tgt_out[..., None])[..., 0] * batch.mask).sum(1)
 
 
-# --- decoding ---------------------------------------------------------------------------------
+# --- decoding -------------------------------------------------------------------------
 
 
 @dataclass
 class Hypothesis:
-    """One decoded output: ``tokens`` without ``<bos>``, ending in ``<eos>`` unless cut at ``max_len``."""
+    """One decoded output: ``tokens`` without ``<bos>``, ending in ``<eos>`` unless
+    cut at ``max_len``."""
 
     tokens: tuple[int, ...]
     log_prob: float  # sum of the log-probabilities of ``tokens``
@@ -451,7 +417,8 @@ def beam_search(
         logp, state = step(prev, state)  # (K, V), (K, ...)
         if logp.dim() != 2 or logp.shape[0] != len(prefixes):
             raise ValueError(
-                f"step must return log-probs of shape ({len(prefixes)}, V), got {tuple(logp.shape)}"
+                f"step must return log-probs of shape ({len(prefixes)}, V), "
+                f"got {tuple(logp.shape)}"
             )
         V = logp.shape[1]
         total = (lp[:, None] + logp).index_fill(
@@ -522,7 +489,8 @@ def beam_decode_batch(
     max_len: int,
     length_penalty: float = 0.0,
 ) -> list[Hypothesis]:
-    """The search of :func:`beam_search`, run for a whole padded batch at once; the best hypothesis per source.
+    """The search of :func:`beam_search`, run for a whole padded batch at once; the
+    best hypothesis per source.
 
     Each source has ``beam_width`` slots, (B * K) decoder rows in all; empty
     slots score -inf. Same results as :func:`beam_decode` one source at a time.
@@ -632,7 +600,8 @@ def translate(
     length_penalty: float = 0.0,
     batch_size: int = 256,
 ) -> list[str]:
-    """Decode each source text greedily (``beam_width=None``) or with a beam, ``batch_size`` sources at a time."""
+    """Decode each source text greedily (``beam_width=None``) or with a beam,
+    ``batch_size`` sources at a time."""
     if isinstance(sources, str):
         raise TypeError("sources must be a sequence of strings, not one string")
     encoded = [src_vocab.encode(s) for s in sources]
@@ -688,18 +657,7 @@ def accuracy(
     )
 
 
-# --- training ---------------------------------------------------------------------------------
-
-
-@dataclass
-class FitHistory:
-    """Teacher-forced losses (nats per target character, including ``<eos>``)."""
-
-    step: list[int] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)  # the minibatch
-    eval_step: list[int] = field(default_factory=list)
-    valid_loss: list[float] = field(default_factory=list)  # held-out pairs
-    seconds: float = 0.0
+# --- training -------------------------------------------------------------------------
 
 
 @torch.no_grad()
@@ -721,41 +679,46 @@ def fit(
     steps: int,
     batch_size: int = 64,
     lr: float = 3e-3,
-    clip: float = 1.0,
+    clip: float | None = 1.0,
     seed: int = 0,
     eval_every: int = 50,
     progress: bool = True,
-) -> FitHistory:
-    """Adam on minibatches drawn (with ``seed``) from the collated training pairs, with teacher forcing.
+) -> History:
+    """Adam on minibatches drawn (with ``seed``) from the collated training pairs.
 
-    The held-out loss on ``valid`` is recorded at step 0, every ``eval_every``
-    steps and at the end. Each minibatch is cut to its own longest source and target.
+    Teacher forcing; each minibatch is cut to its own longest source and
+    target. The held-out loss on ``valid`` (:func:`evaluate`, nats per target
+    character) is recorded in ``History.val_loss`` at step 0, every
+    ``eval_every`` steps and at the end. See :func:`rnnviz.train.fit`.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    hist, start, n = FitHistory(), time.perf_counter(), train.src.shape[0]
-    hist.eval_step.append(0), hist.valid_loss.append(evaluate(model, valid))
-    model.train()
-    for step in tqdm(
-        range(1, steps + 1), disable=not progress, desc="training", unit="step"
-    ):
-        idx = torch.randint(0, n, (batch_size,), generator=g)
+    positive_int("batch_size", batch_size)
+    g, n = torch.Generator().manual_seed(seed), train.src.shape[0]
+
+    def batch(step: int) -> Batch:
+        idx = torch.randint(0, n, (batch_size,), generator=g)  # (B,)
         lengths, T = train.src_lengths[idx], int(train.mask[idx].sum(1).max())
-        src, tgt_in, tgt_out, mask = (
+        return Batch(
             train.src[idx, : int(lengths.max())],
+            lengths,
             train.tgt_in[idx, :T],
             train.tgt_out[idx, :T],
             train.mask[idx, :T],
         )
-        loss = masked_cross_entropy(model(src, lengths, tgt_in)[0], tgt_out, mask)
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
-        hist.step.append(step), hist.train_loss.append(loss.item())
-        if step % eval_every == 0 or step == steps:
-            hist.eval_step.append(step), hist.valid_loss.append(evaluate(model, valid))
-    hist.seconds = time.perf_counter() - start
-    return hist
+
+    def loss(m: Seq2Seq, b: Batch) -> Tensor:
+        logits = m(b.src, b.src_lengths, b.tgt_in)[0]  # (B, T, V)
+        return masked_cross_entropy(logits, b.tgt_out, b.mask)
+
+    return train_loop(
+        model,
+        batch,
+        loss,
+        steps=steps,
+        lr=lr,
+        clip=clip,
+        evaluate=lambda m: evaluate(m, valid),
+        eval_every=eval_every,
+        eval_at_start=True,
+        seed=seed,
+        progress=progress,
+    )

@@ -16,30 +16,27 @@ sequences with known answers, not text.
 * :class:`SeqModel`: a fused ``nn.RNN``/``nn.LSTM``/``nn.GRU`` and a linear
   head, with the initialisations the literature recommends (forget-gate
   bias, orthogonal or identity recurrent weights).
-* :func:`fit`: a short, deterministic training loop returning a
-  :class:`TaskHistory` with held-out scores (no plotting).
+* :func:`fit`: short, deterministic training through
+  :func:`rnnviz.train.fit`, returning its :class:`~rnnviz.train.History`
+  with held-out scores (no plotting).
 """
 
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
+
+from rnnviz._checks import int_at_least, nonnegative_int, positive_int, seeded
+from rnnviz.train import History
+from rnnviz.train import fit as train_loop
 
 ADDING_BASELINE_MSE = 1.0 / 6.0  # E[(a + b - 1)^2] for a, b ~ U(0, 1) independent
 NO_TARGET = -100  # target id of steps without a target (cross_entropy's ignore_index)
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 GATES_PER_CELL = {"rnn": 1, "lstm": 4, "gru": 3}
 TASKS = ("adding", "copy")
-
-
-def _check_positive_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 def _check_generator(generator: object) -> torch.Generator:
@@ -59,8 +56,8 @@ def adding_problem(
     markers, exactly one 1 in each half) and ``y`` of shape (B,), the sum of
     the two marked values.
     """
-    _check_positive_int("length", length, minimum=2)
-    _check_positive_int("batch_size", batch_size)
+    int_at_least("length", length, 2)
+    positive_int("batch_size", batch_size)
     _check_generator(generator)
     half = length // 2
     values = torch.rand(batch_size, length, generator=generator)  # (B, T)
@@ -100,18 +97,19 @@ def copy_task(
     int64: the symbol ids at the last K steps and ``NO_TARGET`` elsewhere
     (the head has ``alphabet`` outputs).
     """
-    _check_positive_int("n_symbols", n_symbols)
-    _check_positive_int("alphabet", alphabet, minimum=2)
-    _check_positive_int("distractors", distractors, minimum=0)
+    positive_int("n_symbols", n_symbols)
+    int_at_least("alphabet", alphabet, 2)
+    nonnegative_int("distractors", distractors)
     if (
         isinstance(length, bool)
         or not isinstance(length, int)
         or length < 2 * n_symbols + 1
     ):
         raise ValueError(
-            f"length must be an int >= 2 * n_symbols + 1 = {2 * n_symbols + 1}, got {length!r}"
+            f"length must be an int >= 2 * n_symbols + 1 = {2 * n_symbols + 1}, "
+            f"got {length!r}"
         )
-    _check_positive_int("batch_size", batch_size)
+    positive_int("batch_size", batch_size)
     _check_generator(generator)
     blank, go = alphabet, alphabet + 1
     symbols = torch.randint(
@@ -188,18 +186,20 @@ class SeqModel(nn.Module):
             ("hidden_size", hidden_size),
             ("output_size", output_size),
         ):
-            _check_positive_int(name, v)
+            positive_int(name, v)
         if init not in ("default", "orthogonal", "identity"):
             raise ValueError(
                 f"init must be 'default', 'orthogonal' or 'identity', got {init!r}"
             )
         if init == "identity" and cell != "rnn":
             raise ValueError(
-                f"init='identity' is defined for the plain RNN (Le et al. 2015), not for {cell!r}"
+                "init='identity' is defined for the plain RNN (Le et al. 2015), "
+                f"not for {cell!r}"
             )
         if forget_bias is not None and cell != "lstm":
             raise ValueError(
-                f"forget_bias needs an LSTM (the only cell with a forget gate), got cell={cell!r}"
+                "forget_bias needs an LSTM (the only cell with a forget gate), "
+                f"got cell={cell!r}"
             )
         if forget_bias is not None and not math.isfinite(forget_bias):
             raise ValueError(f"forget_bias must be finite, got {forget_bias!r}")
@@ -209,14 +209,13 @@ class SeqModel(nn.Module):
             nonlinearity != "tanh" and cell != "rnn"
         ):
             raise ValueError(
-                f"nonlinearity must be 'tanh' or 'relu' (the latter for the plain RNN only), "
-                f"got {nonlinearity!r} for cell={cell!r}"
+                "nonlinearity must be 'tanh' or 'relu' (the latter for the plain "
+                f"RNN only), got {nonlinearity!r} for cell={cell!r}"
             )
         self.cell, self.readout, self.hidden_size = cell, readout, hidden_size
         extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
         gen = torch.Generator().manual_seed(seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             self.rnn = CELLS[cell](input_size, hidden_size, batch_first=True, **extra)
             self.head = nn.Linear(hidden_size, output_size)
         H = hidden_size
@@ -235,7 +234,7 @@ class SeqModel(nn.Module):
                 self.rnn.bias_hh_l0[H : 2 * H] = 0.0
 
     def forward(self, x: Tensor) -> Tensor:
-        """Predictions for a batch x (B, T, I): (B, O) read at the last step, or (B, T, O)."""
+        """Predictions for x (B, T, I): (B, O) read at the last step, or (B, T, O)."""
         if (
             not isinstance(x, Tensor)
             or x.dim() != 3
@@ -251,23 +250,6 @@ class SeqModel(nn.Module):
         if self.readout == "last":
             return self.head(out[:, -1])  # (B, O)
         return self.head(out)  # (B, T, O)
-
-
-@dataclass
-class TaskHistory:
-    """Training record of :func:`fit` (no plotting here)."""
-
-    step: list[int] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)  # minibatch loss
-    grad_norm: list[float] = field(default_factory=list)  # before clipping
-    seconds: list[float] = field(default_factory=list)  # wall time since start
-    eval_step: list[int] = field(default_factory=list)
-    valid_loss: list[float] = field(
-        default_factory=list
-    )  # held-out loss (MSE or cross-entropy)
-    valid_score: list[float] = field(
-        default_factory=list
-    )  # held-out MSE (adding) or recall accuracy (copy)
 
 
 def task_loss(task: str, out: Tensor, y: Tensor) -> Tensor:
@@ -322,68 +304,42 @@ def fit(
     eval_every: int = 100,
     task_options: dict[str, int] | None = None,
     stop_at: float | None = None,
-) -> TaskHistory:
+) -> History:
     """Train ``model`` on fresh batches of ``task`` with Adam and norm clipping.
 
     Batches are drawn from ``torch.Generator().manual_seed(seed)``; ``valid`` is
     a held-out ``(x, y)`` batch (draw it from another generator), scored every
-    ``eval_every`` steps and at the end. Deterministic for a seed; the global
-    random state is left as it was. ``stop_at`` ends training at the first
-    evaluation whose held-out score reaches it (MSE at or below it for the
-    adding problem, recall accuracy at or above it for the copy task).
+    ``eval_every`` steps and at the end: :func:`score`'s loss goes to
+    ``History.val_loss``, its score to ``History.metrics["score"]``.
+    Deterministic for a seed; the global random state is left as it was.
+    ``stop_at`` ends training at the first evaluation whose held-out score
+    reaches it (MSE at or below it for the adding problem, recall accuracy at
+    or above it for the copy task). See :func:`rnnviz.train.fit`.
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    for name, v in (
-        ("steps", steps),
-        ("batch_size", batch_size),
-        ("eval_every", eval_every),
-    ):
-        _check_positive_int(name, v)
-    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-    if clip is not None and not clip > 0:
-        raise ValueError(f"clip must be positive or None, got {clip!r}")
+    positive_int("batch_size", batch_size)
     if stop_at is not None and valid is None:
         raise ValueError("stop_at needs a held-out valid batch to score")
     options = dict(task_options or {})
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
-    hist = TaskHistory()
-    start = time.perf_counter()
 
-    def _eval(step: int) -> None:
-        if valid is not None:
-            loss, s = score(task, model, *valid)
-            hist.eval_step.append(step)
-            hist.valid_loss.append(loss)
-            hist.valid_score.append(s)
+    def evaluate(m: nn.Module) -> dict[str, float]:
+        loss, s = score(task, m, *valid)
+        return {"loss": loss, "score": s}
 
-    model.train()
-    for step in range(1, steps + 1):
-        x, y = make_batch(task, length, batch_size, gen, **options)
-        loss = task_loss(task, model(x), y)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"training loss became {float(loss.detach())} at step {step}; lower lr or clip"
-            )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = nn.utils.clip_grad_norm_(
-            model.parameters(), clip if clip is not None else math.inf
-        )
-        opt.step()
-        hist.step.append(step)
-        hist.train_loss.append(float(loss.detach()))
-        hist.grad_norm.append(float(norm))
-        hist.seconds.append(time.perf_counter() - start)
-        if step % eval_every == 0:
-            _eval(step)
-            if stop_at is not None and _reached(task, hist.valid_score[-1], stop_at):
-                break
-    if valid is not None and (
-        not hist.eval_step or hist.eval_step[-1] != hist.step[-1]
-    ):
-        _eval(hist.step[-1])
-    model.eval()
-    return hist
+    def reached(h: History) -> bool:
+        return _reached(task, h.metrics["score"][-1], stop_at)
+
+    return train_loop(
+        model,
+        lambda step: make_batch(task, length, batch_size, gen, **options),
+        lambda m, batch: task_loss(task, m(batch[0]), batch[1]),
+        steps=steps,
+        lr=lr,
+        clip=clip,
+        evaluate=None if valid is None else evaluate,
+        eval_every=eval_every,
+        stop=None if stop_at is None else reached,
+        seed=seed,
+    )

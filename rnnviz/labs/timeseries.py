@@ -1,4 +1,4 @@
-"""Small time-series experiments: seeded synthetic series, missing values, forecasters.
+"""Small time-series experiments: seeded synthetic series, missing values, forecasts.
 
 * Generators (each takes a ``seed``, returns float32 tensors): :func:`seasonal_series`
   (periodic signal plus noise), :func:`lead_lag_series` (one channel follows another
@@ -18,20 +18,16 @@ Limitations: one-step-ahead forecasts only, regular time steps, CPU-sized models
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
+from rnnviz._checks import int_at_least, positive_int, seeded
+from rnnviz.train import History
+from rnnviz.train import fit as train_loop
+
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 IMPUTE = ("zero", "mean", "forward")
-
-
-def _check_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -50,15 +46,15 @@ def _check_series(x: Tensor, name: str = "series") -> None:
 def seasonal_series(
     length: int, period: int, noise: float = 0.3, harmonics: int = 3, seed: int = 0
 ) -> Tensor:
-    """A periodic signal of ``period`` steps plus Gaussian noise of std ``noise``: (T, 1).
+    """A signal of period ``period`` steps plus Gaussian noise (std ``noise``): (T, 1).
 
     The signal is a sum of ``harmonics`` sines at frequencies k / period with
     random amplitudes and phases, scaled to unit variance. The best possible
     one-step forecast (knowing the signal) has mean squared error ``noise**2``.
     """
-    _check_int("length", length)
-    _check_int("period", period, 2)
-    _check_int("harmonics", harmonics)
+    positive_int("length", length)
+    int_at_least("period", period, 2)
+    positive_int("harmonics", harmonics)
     if not noise >= 0:
         raise ValueError(f"noise must be >= 0, got {noise!r}")
     g = _gen(seed)
@@ -94,14 +90,15 @@ def _ar2(
 def lead_lag_series(
     length: int, lag: int = 6, noise: float = 0.3, seed: int = 0
 ) -> Tensor:
-    """Three channels (T, 3): 0 leads, 1 follows channel 0 after ``lag`` steps, 2 is independent.
+    """Three channels (T, 3): 0 leads, 1 follows channel 0 after ``lag`` steps, 2 is
+    independent.
 
     Channels 0 and 2 are AR(2) oscillators (quasi-periods 16 and 11 steps);
     ``x1[t] = x0[t - lag] + noise * eps``. Knowing channel 0, channel 1 is
     predictable ``lag`` steps ahead up to its noise.
     """
-    _check_int("length", length)
-    _check_int("lag", lag)
+    positive_int("length", length)
+    positive_int("lag", lag)
     g = _gen(seed)
     lead = _ar2(length + lag, 16.0, 0.97, g)  # (T + lag,)
     other = _ar2(length, 11.0, 0.95, g)  # (T,)
@@ -114,15 +111,16 @@ def lead_lag_series(
 def low_rank_series(
     length: int, dim: int = 512, rank: int = 8, noise: float = 0.5, seed: int = 0
 ) -> tuple[Tensor, Tensor]:
-    """High-dimensional inputs with low-rank structure: ``x`` (T, dim) and latents ``z`` (T, rank).
+    """High-dimensional inputs with low-rank structure: ``x`` (T, dim) and latents
+    ``z`` (T, rank).
 
     ``z`` holds ``rank`` unit-variance AR(2) oscillators (quasi-periods 8 to 40
     steps); ``x = z @ A + noise * eps`` with a random Gaussian ``A`` (rank, dim)
     scaled so every input dimension has signal variance 1.
     """
-    _check_int("length", length)
-    _check_int("dim", dim)
-    _check_int("rank", rank)
+    positive_int("length", length)
+    positive_int("dim", dim)
+    positive_int("rank", rank)
     if rank > dim:
         raise ValueError(f"rank ({rank}) must not exceed dim ({dim})")
     g = _gen(seed)
@@ -141,7 +139,8 @@ def low_rank_series(
 
 
 def drop_at_random(shape: tuple[int, ...], rate: float, seed: int = 0) -> Tensor:
-    """An observation mask of ``shape``: True where observed, each entry missing with probability ``rate``."""
+    """An observation mask of ``shape``: True where observed, each entry missing with
+    probability ``rate``."""
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"rate must be a fraction in [0, 1), got {rate!r}")
     return torch.rand(shape, generator=_gen(seed)) >= rate
@@ -150,7 +149,7 @@ def drop_at_random(shape: tuple[int, ...], rate: float, seed: int = 0) -> Tensor
 def impute(
     x: Tensor, observed: Tensor, method: str, mean: Tensor | None = None
 ) -> Tensor:
-    """Fill the unobserved entries of ``x`` (T, C); ``observed`` (T, C) is True where known.
+    """Fill the unobserved entries of ``x`` (T, C); ``observed`` (T, C): True if known.
 
     ``"zero"``: 0. ``"mean"``: ``mean`` (C,) (default: mean of the observed
     entries of each channel). ``"forward"``: the last observed value of the
@@ -200,7 +199,8 @@ def steps_since_observed(observed: Tensor) -> Tensor:
     """
     if observed.dim() != 2 or observed.dtype != torch.bool:
         raise ValueError(
-            f"observed must be a (T, C) bool tensor, got {observed.dtype} {tuple(observed.shape)}"
+            "observed must be a (T, C) bool tensor, "
+            f"got {observed.dtype} {tuple(observed.shape)}"
         )
     T = observed.shape[0]
     t = torch.arange(T)[:, None]  # (T, 1)
@@ -215,13 +215,14 @@ def steps_since_observed(observed: Tensor) -> Tensor:
 
 
 def windows(inputs: Tensor, targets: Tensor, window: int) -> tuple[Tensor, Tensor]:
-    """One-step-ahead examples: ``X[n] = inputs[n : n + window]`` (N, W, C_in), ``y[n] = targets[n + window]``.
+    """One-step-ahead examples: ``X[n] = inputs[n : n + window]`` (N, W, C_in),
+    ``y[n] = targets[n + window]``.
 
     ``inputs`` (T, C_in) and ``targets`` (T, C_out) are aligned in time; N = T - window.
     """
     _check_series(inputs, "inputs")
     _check_series(targets, "targets")
-    _check_int("window", window)
+    positive_int("window", window)
     if inputs.shape[0] != targets.shape[0]:
         raise ValueError(
             f"inputs have {inputs.shape[0]} steps but targets {targets.shape[0]}"
@@ -233,7 +234,8 @@ def windows(inputs: Tensor, targets: Tensor, window: int) -> tuple[Tensor, Tenso
 
 
 class SeqRegressor(nn.Module):
-    """[optional Linear projection] -> ``nn.GRU``/``nn.LSTM``/``nn.RNN`` -> Linear on the last step.
+    """[optional Linear projection] -> ``nn.GRU``/``nn.LSTM``/``nn.RNN`` -> Linear on
+    the last step.
 
     ``forward(x (B, W, C_in)) -> (B, C_out)``. ``proj_size`` inserts a learned
     linear map C_in -> proj_size before the recurrent layer. ``seed`` fixes the
@@ -257,12 +259,11 @@ class SeqRegressor(nn.Module):
             ("out_features", out_features),
             ("hidden_size", hidden_size),
         ):
-            _check_int(name, v)
+            positive_int(name, v)
         self.in_features = in_features
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             self.proj = (
-                nn.Linear(in_features, _check_int("proj_size", proj_size))
+                nn.Linear(in_features, positive_int("proj_size", proj_size))
                 if proj_size
                 else None
             )
@@ -284,7 +285,8 @@ class SeqRegressor(nn.Module):
 
 
 class ConvRegressor(nn.Module):
-    """A 1-D convolution baseline: Conv1d (``kernel_size``) -> ReLU -> Linear over the whole window.
+    """A 1-D convolution baseline: Conv1d (``kernel_size``) -> ReLU -> Linear over the
+    whole window.
 
     ``forward(x (B, W, C_in)) -> (B, C_out)``; ``window`` must be the W it is used with.
     """
@@ -306,14 +308,13 @@ class ConvRegressor(nn.Module):
             ("channels", channels),
             ("kernel_size", kernel_size),
         ):
-            _check_int(name, v)
+            positive_int(name, v)
         if kernel_size > window:
             raise ValueError(
                 f"kernel_size ({kernel_size}) must not exceed window ({window})"
             )
         self.in_features, self.window = in_features, window
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             self.conv = nn.Conv1d(in_features, channels, kernel_size)
             self.head = nn.Linear(channels * (window - kernel_size + 1), out_features)
 
@@ -321,7 +322,8 @@ class ConvRegressor(nn.Module):
         """The next value from a window: x (B, W, F) -> prediction (B, out)."""
         if x.dim() != 3 or x.shape[1:] != (self.window, self.in_features):
             raise ValueError(
-                f"expected x of shape (B, {self.window}, {self.in_features}), got {tuple(x.shape)}"
+                f"expected x of shape (B, {self.window}, {self.in_features}), "
+                f"got {tuple(x.shape)}"
             )
         h = torch.relu(self.conv(x.transpose(1, 2)))  # (B, channels, W - k + 1)
         return self.head(h.flatten(1))  # (B, C_out)
@@ -346,15 +348,6 @@ def mse(model: nn.Module, X: Tensor, y: Tensor, batch_size: int = 1024) -> Tenso
     return err.mean(0)
 
 
-@dataclass
-class FitResult:
-    """Training record: minibatch losses, held-out MSE per channel at the end, CPU seconds."""
-
-    train_loss: list[float] = field(default_factory=list)
-    held_out_mse: Tensor | None = None
-    cpu_seconds: float = 0.0
-
-
 def fit_regressor(
     model: nn.Module,
     X: Tensor,
@@ -365,15 +358,17 @@ def fit_regressor(
     batch_size: int = 64,
     lr: float = 1e-2,
     seed: int = 0,
-) -> FitResult:
-    """Train ``model`` on (X (N, W, C_in), y (N, C_out)) with Adam and the squared error.
+) -> History:
+    """Train ``model`` on X (N, W, C_in), y (N, C_out) with Adam and the squared error.
 
-    Minibatches are drawn with a ``seed``-ed generator; the global random state
-    is untouched. ``cpu_seconds`` is the process time of the training loop. The
-    model is left in evaluation mode.
+    No gradient clipping. Minibatches are drawn with a ``seed``-ed generator;
+    the global random state is untouched. ``held_out = (X, y)`` is scored once,
+    at the end: its :func:`mse` averaged over the channels is
+    ``History.val_loss[-1]`` (call :func:`mse` for each channel's).
+    ``History.cpu_seconds`` is the process time of the loop (with the held-out
+    score). The model is left in evaluation mode. See :func:`rnnviz.train.fit`.
     """
-    _check_int("steps", steps)
-    _check_int("batch_size", batch_size)
+    positive_int("batch_size", batch_size)
     if len(X) != len(y) or len(X) == 0:
         raise ValueError(
             f"need as many (> 0) targets as inputs, got {len(X)} and {len(y)}"
@@ -381,26 +376,28 @@ def fit_regressor(
     if not (torch.isfinite(X).all() and torch.isfinite(y).all()):
         raise ValueError("X and y must be finite: impute missing values (NaN) first")
     g = _gen(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    result = FitResult()
-    start = time.process_time()
-    model.train()
-    for step in range(steps):
-        idx = torch.randint(0, len(X), (batch_size,), generator=g)
-        loss = nn.functional.mse_loss(model(X[idx]), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        result.train_loss.append(float(loss.detach()))
-    result.cpu_seconds = time.process_time() - start
-    if held_out is not None:
-        result.held_out_mse = mse(model, *held_out)
-    model.eval()
-    return result
+
+    def batch(step: int) -> tuple[Tensor, Tensor]:
+        idx = torch.randint(0, len(X), (batch_size,), generator=g)  # (B,)
+        return X[idx], y[idx]
+
+    return train_loop(
+        model,
+        batch,
+        lambda m, b: nn.functional.mse_loss(m(b[0]), b[1]),
+        steps=steps,
+        lr=lr,
+        clip=None,
+        evaluate=None
+        if held_out is None
+        else lambda m: float(mse(m, *held_out).mean()),
+        seed=seed,
+    )
 
 
 def input_saliency(model: nn.Module, X: Tensor, output: int = 0) -> Tensor:
-    """Mean ``|d prediction / d input|`` over examples and input channels, per position in the window: (W,).
+    """Mean ``|d prediction / d input|`` over examples and input channels, per
+    position in the window: (W,).
 
     Position W - 1 is the most recent step (lag 1), position W - k is lag k.
     The model is put in evaluation mode; its parameters' ``.grad`` are untouched.

@@ -7,28 +7,58 @@ multi-head self-attention written out as the equation
     Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k) + M) V,   M[t, s] = -inf for s > t,
 
 so that each position sees itself and the past only. ``CharTransformer`` has
-the interface of :class:`rnnviz.models.CharLM` (``forward(ids (B, T)) ->
-(logits (B, T, V), None)``), so :func:`rnnviz.train.train` trains it as is.
-There is no recurrent state: the model sees at most ``context`` characters.
+the interface of every character model of the book,
+:class:`~rnnviz.protocols.CharModel` (``forward(ids (B, T), state) ->
+(logits (B, T, V), state)``), so :func:`rnnviz.train.train` trains it and
+:func:`rnnviz.sampling.generate` decodes it as they are. It sees at most
+``context`` characters.
 
-Generation uses a key/value cache: the keys and values of the characters
-already read are kept per layer, so each new character costs one position's
-work instead of a full forward pass over the prefix.
+Its state is a key/value cache (:class:`KVState`): the keys and values of
+the characters already read, kept per layer, so that each new character
+costs one position's work instead of a full forward pass over the prefix.
+When the context is full, the model starts a new cache from the last
+``context // 2`` characters (the new one included) and goes on.
+:class:`Uncached` reads the same model without a cache, re-running the last
+``context`` characters for every new one: the comparison the chapter times.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from rnnviz._checks import positive_int, probability, seeded
 from rnnviz.data import Vocab, check_ids
 from rnnviz.train import _check_ids
 
 # Keys and values kept per layer during generation, each (B, heads, t, d_head).
 Cache = list[tuple[Tensor, Tensor]]
+
+
+@dataclass(frozen=True, eq=False)
+class KVState:
+    """What a :class:`CharTransformer` carries from one call to the next.
+
+    ``cache``: per layer the keys and values ``(k, v)`` of the positions read,
+    each (B, heads, t, d_head); ``ids``: the characters they hold, (B, t),
+    oldest first, so that the model can re-read the latest ones when its
+    context is full.
+    """
+
+    cache: Cache
+    ids: Tensor
+
+    def __len__(self) -> int:
+        return self.ids.shape[1]
+
+    def detach(self) -> KVState:
+        """The same state cut from the autograd graph (for stateful training)."""
+        cache = [(k.detach(), v.detach()) for k, v in self.cache]
+        return KVState(cache, self.ids)
 
 
 def causal_attention(q: Tensor, k: Tensor, v: Tensor, offset: int = 0) -> Tensor:
@@ -48,7 +78,7 @@ def causal_attention(q: Tensor, k: Tensor, v: Tensor, offset: int = 0) -> Tensor
 
 
 class CausalSelfAttention(nn.Module):
-    """Multi-head causal self-attention: q, k, v projections, heads, mask, output projection."""
+    """Multi-head causal self-attention: q, k, v projections, heads, mask, output."""
 
     def __init__(self, d_model: int, num_heads: int) -> None:
         super().__init__()
@@ -67,7 +97,7 @@ class CausalSelfAttention(nn.Module):
     def forward(
         self, x: Tensor, cache: tuple[Tensor, Tensor] | None = None
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        """x (B, T, d) -> (y (B, T, d), (k, v) including the cache, each (B, h, t, d_head))."""
+        """x (B, T, d) -> (y (B, T, d), (k, v) with the cache, each (B, h, t, d_h))."""
         B, T, d = x.shape
         q, k, v = self._heads(self.q(x)), self._heads(self.k(x)), self._heads(self.v(x))
         offset = 0
@@ -79,7 +109,10 @@ class CausalSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """x + attention(LayerNorm(x)), then x + MLP(LayerNorm(x)); the MLP is d -> 4d -> d with GELU."""
+    """x + attention(LayerNorm(x)), then x + MLP(LayerNorm(x)).
+
+    The MLP is d -> 4d -> d with GELU.
+    """
 
     def __init__(self, d_model: int, num_heads: int, dropout: float) -> None:
         super().__init__()
@@ -100,10 +133,11 @@ class Block(nn.Module):
 
 
 class CharTransformer(nn.Module):
-    """Token + position embeddings -> ``num_layers`` pre-LN blocks -> LayerNorm -> linear head.
+    """Token + position embeddings -> ``num_layers`` pre-LN blocks -> LayerNorm -> head.
 
-    ``forward(ids (B, T), state=None) -> (logits (B, T, V), None)`` with T <= context.
-    ``seed`` makes the initial weights reproducible without touching the global random state.
+    ``forward(ids (B, T), state=None) -> (logits (B, T, V), state)``: the state
+    is a :class:`KVState`; without one, T <= context. ``seed`` makes the
+    initial weights reproducible without touching the global random state.
     """
 
     def __init__(
@@ -125,14 +159,12 @@ class CharTransformer(nn.Module):
             ("num_heads", num_heads),
             ("context", context),
         ):
-            if isinstance(val, bool) or not isinstance(val, int) or val < 1:
-                raise ValueError(f"{name} must be a positive int, got {val!r}")
+            positive_int(name, val)
         if d_model % num_heads:
             raise ValueError(
                 f"d_model={d_model} must be divisible by num_heads={num_heads}"
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        probability("dropout", dropout)
         if vocab is not None and len(vocab) != vocab_size:
             raise ValueError(
                 f"vocab has {len(vocab)} characters but vocab_size={vocab_size}"
@@ -146,9 +178,7 @@ class CharTransformer(nn.Module):
             context=context,
             dropout=dropout,
         )
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
+        with seeded(seed):
             self.tok = nn.Embedding(vocab_size, d_model)
             self.pos = nn.Embedding(context, d_model)
             self.drop = nn.Dropout(dropout)
@@ -190,16 +220,23 @@ class CharTransformer(nn.Module):
         if past + ids.shape[1] > self.context:
             raise ValueError(
                 f"sequence of {past + ids.shape[1]} positions exceeds the context of "
-                f"{self.context}: a CharTransformer cannot see further back than its context"
+                f"{self.context}: a CharTransformer cannot see further back than "
+                "its context"
             )
         return ids
 
     def forward_cached(
         self, ids: Tensor, cache: Cache | None = None
     ) -> tuple[Tensor, Cache]:
-        """Logits for ``ids`` (B, T) that continue the positions held in ``cache``; returns the longer cache."""
+        """Logits for ``ids`` (B, T) after the positions held in ``cache``.
+
+        Returns (logits (B, T, V), the longer cache).
+        """
         past = 0 if cache is None else cache[0][0].shape[-2]
-        ids = self.check_ids(ids, past)
+        return self._run(self.check_ids(ids, past), cache, past)
+
+    def _run(self, ids: Tensor, cache: Cache | None, past: int) -> tuple[Tensor, Cache]:
+        """:meth:`forward_cached` on ids already checked, ``past`` positions cached."""
         T = ids.shape[1]
         x = self.drop(
             self.tok(ids) + self.pos(torch.arange(past, past + T))
@@ -210,19 +247,102 @@ class CharTransformer(nn.Module):
             new.append(kv)
         return self.head(self.ln_f(x)), new  # (B, T, V)
 
-    def forward(self, ids: Tensor, state: None = None) -> tuple[Tensor, None]:
-        """Scores for the next character: ids (B, T) -> (logits (B, T, V), None). No state is carried."""
-        if state is not None:
-            raise ValueError(
-                "a CharTransformer carries no state between calls: pass state=None"
+    @property
+    def restart_length(self) -> int:
+        """Characters a full context restarts from (the newest one included)."""
+        return max(1, self.context // 2)
+
+    def forward(
+        self, ids: Tensor, state: KVState | None = None
+    ) -> tuple[Tensor, KVState]:
+        """Scores for the next character: ids (B, T) -> (logits (B, T, V), state).
+
+        ``state=None`` reads ``ids`` from the first position (T <= context).
+        With the :class:`KVState` of an earlier call, ``ids`` continue those
+        texts: each new position costs one position's work, and when the
+        context is full the cache restarts from the last
+        :attr:`restart_length` characters (the next one included).
+        """
+        if state is None:
+            ids = self.check_ids(ids)
+            logits, cache = self._run(ids, None, 0)
+            return logits, KVState(cache, ids)
+        if not isinstance(state, KVState):
+            raise TypeError(
+                "a CharTransformer's state is the KVState it returned, or None; got "
+                f"{type(state).__name__}"
             )
-        return self.forward_cached(ids)[0], None
+        ids = check_ids(ids, self.vocab_size)
+        if ids.shape[0] != state.ids.shape[0]:
+            raise ValueError(
+                f"ids have {ids.shape[0]} rows but the state holds {state.ids.shape[0]}"
+            )
+        cache, covered, pieces = state.cache, state.ids, []
+        while ids.shape[1]:
+            if covered.shape[1] == self.context:  # full: re-read the latest ones
+                covered = covered[:, covered.shape[1] - (self.restart_length - 1) :]
+                piece = ids[:, : self.context - covered.shape[1]]
+                logits, cache = self._run(torch.cat([covered, piece], 1), None, 0)
+                logits = logits[:, covered.shape[1] :]  # (B, piece, V)
+            else:
+                piece = ids[:, : self.context - covered.shape[1]]
+                logits, cache = self._run(piece, cache, covered.shape[1])
+            covered = torch.cat([covered, piece], 1)  # (B, t)
+            pieces.append(logits)
+            ids = ids[:, piece.shape[1] :]
+        return torch.cat(pieces, 1), KVState(cache, covered)  # (B, T, V)
+
+
+class Uncached(nn.Module):
+    """A :class:`CharTransformer` read without a key/value cache, for comparison.
+
+    ``forward(ids (B, T), state) -> (logits (B, T, V), state)`` with ``state``
+    the last ``context`` characters read, (B, t): every new character re-runs
+    the whole window of the last ``context`` characters from scratch. While the
+    text fits the context it gives the cached model's logits, at far more work
+    per character; beyond, it slides by one character where the cache restarts.
+    """
+
+    def __init__(self, model: CharTransformer) -> None:
+        super().__init__()
+        if not isinstance(model, CharTransformer):
+            raise TypeError(
+                f"Uncached wraps a CharTransformer, got {type(model).__name__}"
+            )
+        self.model = model
+
+    @property
+    def vocab_size(self) -> int:
+        return self.model.vocab_size
+
+    def forward(
+        self, ids: Tensor, state: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """ids (B, T) after the ids ``state`` (B, t) -> (logits (B, T, V), state)."""
+        ids = check_ids(ids, self.vocab_size)
+        C = self.model.context
+        past = ids[:, :0] if state is None else check_ids(state, self.vocab_size)
+        if past.shape[0] != ids.shape[0]:
+            raise ValueError(
+                f"ids have {ids.shape[0]} rows but the state holds {past.shape[0]}"
+            )
+        seq, P = torch.cat([past, ids], 1), past.shape[1]  # (B, P + T)
+        pieces = []
+        first = min(seq.shape[1], C)  # the positions one window from 0 covers
+        if first > P:
+            pieces.append(self.model.forward_cached(seq[:, :first])[0][:, P:])
+        for end in range(max(first, P) + 1, seq.shape[1] + 1):
+            window = seq[:, end - C : end]  # (B, C): the last C characters
+            pieces.append(self.model.forward_cached(window)[0][:, -1:])
+        return torch.cat(pieces, 1), seq[:, -C:]  # (B, T, V), (B, <= C)
 
 
 def num_parameters_formula(
     vocab_size: int, d_model: int, num_layers: int, context: int
 ) -> int:
-    """Parameters of a CharTransformer counted by hand: embeddings, per block 12 d^2 + 13 d, head.
+    """Parameters of a CharTransformer counted by hand.
+
+    Embeddings, per block 12 d^2 + 13 d, the head.
 
     Per block: q, k, v, out (4 d^2 + 4 d), MLP (8 d^2 + 5 d), two LayerNorms (4 d).
     """
@@ -239,7 +359,7 @@ def evaluate_windows(
     stride: int = 64,
     batch_size: int = 64,
 ) -> float:
-    """Held-out nats/char with every scored character given the same context, for any model.
+    """Held-out nats/char, every scored character with the same context, any model.
 
     ``ids`` (N,) is read in windows of ``window`` inputs starting every ``stride``
     characters; each window is run from scratch (no state carried, so an RNN and a
@@ -253,8 +373,7 @@ def evaluate_windows(
         ("stride", stride),
         ("batch_size", batch_size),
     ):
-        if isinstance(val, bool) or not isinstance(val, int) or val < 1:
-            raise ValueError(f"{name} must be a positive int, got {val!r}")
+        positive_int(name, val)
     if stride > window:
         raise ValueError(f"stride={stride} must be <= window={window}")
     if ids.numel() < window + 1:
@@ -280,62 +399,3 @@ def evaluate_windows(
         count += chunk[:, -stride:].numel()
     model.train(was_training)
     return total / count
-
-
-@torch.no_grad()
-def generate(
-    model: CharTransformer,
-    vocab: Vocab,
-    prompt: str,
-    n: int,
-    *,
-    temperature: float = 1.0,
-    seed: int = 0,
-    use_cache: bool = True,
-) -> str:
-    """Continue ``prompt`` by ``n`` characters; ``temperature=0`` is greedy. Deterministic for ``seed``.
-
-    With ``use_cache`` each new character runs one position through the model,
-    reusing the keys and values of the prefix; without it, the whole prefix is
-    run again for every character (same text, more work). When the context is
-    full, the last ``context // 2`` characters are read afresh (a new cache).
-    """
-    if not isinstance(model, CharTransformer):
-        raise TypeError(f"model must be a CharTransformer, got {type(model).__name__}")
-    if not isinstance(prompt, str) or not prompt:
-        raise ValueError("prompt is empty: give at least one character to condition on")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be an int >= 0, got {n!r}")
-    if not (math.isfinite(temperature) and temperature >= 0):
-        raise ValueError(
-            f"temperature must be a finite number >= 0, got {temperature!r}"
-        )
-    ids = vocab.encode(prompt).tolist()
-    keep = max(1, model.context // 2)
-    was_training = model.training
-    model.eval()
-    gen = torch.Generator().manual_seed(seed)
-    cache: Cache | None = None
-    pending = ids[-model.context :]  # characters not yet read into the cache
-    out: list[int] = []
-    for _ in range(n):
-        if not use_cache:
-            cache, pending = None, (ids + out)[-model.context :]
-        elif cache is not None and cache[0][0].shape[-2] + len(pending) > model.context:
-            cache, pending = None, (ids + out)[-keep:]
-        logits, cache = model.forward_cached(
-            torch.tensor([pending]), cache
-        )  # (1, t, V)
-        last = logits[0, -1]  # (V,)
-        if temperature == 0:
-            nxt = int(last.argmax())
-        else:
-            nxt = int(
-                torch.multinomial(
-                    torch.softmax(last / temperature, -1), 1, generator=gen
-                )
-            )
-        out.append(nxt)
-        pending = [nxt]
-    model.train(was_training)
-    return prompt + vocab.decode(out)

@@ -30,14 +30,20 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from rnnviz.labs.features import FEATURES, check_text, speech_passage, text_features  # noqa: F401 (re-exported)
-from rnnviz.probe import LayerTrace, Trace
-from rnnviz.viz.plots import GATE_COLORS, GATE_LABELS, new_axes
+from rnnviz._checks import positive_int
+from rnnviz.labs.features import (  # noqa: F401 (re-exported)
+    FEATURES,
+    speech_passage,
+    text_features,
+)
+from rnnviz.probe import Trace
+from rnnviz.viz.palette import BLUE, GATE_COLORS, WHITE
+from rnnviz.viz.plots import GATE_LABELS, new_axes
 
 if TYPE_CHECKING:
     from rnnviz.ngram import AddK, KneserNey
 
-# --- unit search --------------------------------------------------------------------------
+# --- unit search ----------------------------------------------------------------------
 
 
 def series_names(trace: Trace) -> tuple[str, ...]:
@@ -55,7 +61,8 @@ def _features_matrix(
         f = np.asarray(features[n], dtype=float)
         if f.shape != (T,):
             raise ValueError(
-                f"feature {n!r} has shape {f.shape}, but the trace has {T} steps: need ({T},)"
+                f"feature {n!r} has shape {f.shape}, but the trace has {T} steps: "
+                f"need ({T},)"
             )
         if not np.isfinite(f).all():
             raise ValueError(f"feature {n!r} contains NaN or infinite values")
@@ -68,16 +75,12 @@ def _features_matrix(
 
 
 def _rank(x: np.ndarray) -> np.ndarray:
-    """Average ranks (0-based) of each column of x (T, N), ties sharing their mean rank."""
+    """Average ranks (0-based) of each column of x (T, N); ties share a mean rank."""
     T, N = x.shape
     order = np.argsort(x, axis=0, kind="stable")  # (T, N)
     s = np.take_along_axis(x, order, axis=0)
-    new = np.r_[
-        np.ones((1, N), bool), s[1:] != s[:-1]
-    ]  # first of each run of equal values
-    group = np.cumsum(new, axis=0) + np.arange(N) * (
-        T + 1
-    )  # run ids, unique across columns
+    new = np.r_[np.ones((1, N), bool), s[1:] != s[:-1]]  # first of each run of ties
+    group = np.cumsum(new, axis=0) + np.arange(N) * (T + 1)  # run ids, unique overall
     _, first, counts = np.unique(
         group.ravel(order="F"), return_index=True, return_counts=True
     )
@@ -93,7 +96,7 @@ def _rank(x: np.ndarray) -> np.ndarray:
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:
-    """Columns of x (T, N) centred and scaled to unit norm; constant columns become 0."""
+    """Columns of x (T, N) centred and scaled to unit norm; a constant column is 0."""
     varies = x.max(axis=0) > x.min(axis=0)
     x = x - x.mean(axis=0)
     norm = np.sqrt((x * x).sum(axis=0))
@@ -128,7 +131,8 @@ def correlations(
             x = np.asarray(trace.series(name, layer)[:, batch], dtype=float)  # (T, H)
             if not np.isfinite(x).all():
                 raise ValueError(
-                    f"trace series {name!r} of layer {layer} contains NaN or infinite values"
+                    f"trace series {name!r} of layer {layer} contains NaN or "
+                    "infinite values"
                 )
             blocks.append((layer, name))
             out.append(
@@ -148,8 +152,7 @@ def search_units(
 ) -> list[dict]:
     """The ``top`` units with the largest \\|r\\| for each feature, as rows
     ``{'feature', 'rank', 'layer', 'series', 'unit', 'r'}`` (rank 1 is the best)."""
-    if not isinstance(top, int) or top < 1:
-        raise ValueError(f"top must be a positive int, got {top!r}")
+    top = positive_int("top", top)
     fnames, blocks, R = correlations(
         trace, features, names=names, batch=batch, method=method
     )
@@ -198,7 +201,8 @@ def evidence(
         )
         if not np.isfinite(x).all():
             raise ValueError(
-                f"trace series {row['series']!r} of layer {row['layer']} contains NaN or infinite values"
+                f"trace series {row['series']!r} of layer {row['layer']} contains "
+                "NaN or infinite values"
             )
         pair = np.stack([f, x], axis=1)  # (T, 2)
         z = _zscore(_rank(pair) if method == "spearman" else pair)
@@ -206,7 +210,7 @@ def evidence(
     return out
 
 
-# --- gate saturation ----------------------------------------------------------------------
+# --- gate saturation ------------------------------------------------------------------
 
 SIGMOID_GATES = {"LSTM": ("i", "f", "o"), "GRU": ("r", "z"), "RNN": ()}
 TANH_GATES = {"LSTM": ("g",), "GRU": ("n",), "RNN": ()}
@@ -219,7 +223,8 @@ def saturation(
     gates: Sequence[str] | None = None,
     batch: int = 0,
 ) -> list[dict]:
-    """Fraction of steps each gate unit is left- (< ``lo``) or right-saturated (> ``hi``).
+    """Fraction of steps each gate unit is left- (< ``lo``) or right-saturated
+    (> ``hi``).
 
     One row per layer and gate: ``{'layer', 'gate', 'left' (H,), 'right' (H,)}``.
     Default gates are the sigmoid gates (LSTM i, f, o; GRU r, z). A tanh
@@ -262,8 +267,9 @@ def plot_saturation(
     hi: float = 0.9,
     ax: Axes | None = None,
 ) -> Figure:
-    """Bars of the mean left- (hatched) and right-saturated (solid) fraction per gate,
-    grouped by model and layer; ``results`` maps a model name to :func:`saturation` rows."""
+    """Bars of the mean left- (hatched) and right-saturated (solid) fraction per
+    gate, grouped by model and layer; ``results`` maps a model name to
+    :func:`saturation` rows."""
     groups = [
         (m, l, [r for r in rows if r["layer"] == l])
         for m, rows in results.items()
@@ -278,7 +284,7 @@ def plot_saturation(
                 x - 0.2,
                 r["left"].mean(),
                 0.4,
-                color="white",
+                color=WHITE,
                 edgecolor=color,
                 hatch="///",
             )
@@ -308,7 +314,7 @@ def plot_saturation(
     ax.bar(
         0,
         0,
-        color="white",
+        color=WHITE,
         edgecolor="0.3",
         hatch="///",
         label=f"left-saturated (< {lo})",
@@ -325,7 +331,8 @@ def plot_saturation_units(
 ) -> Figure:
     """Karpathy et al.'s view: one dot per gate unit, its right-saturated fraction (x)
     against its left-saturated fraction (y), in the gate's colour; hollow circles for
-    layer 0, filled triangles for layer 1 (squares beyond). Dots lie below the anti-diagonal."""
+    layer 0, filled triangles for layer 1 (squares beyond). Dots lie below the
+    anti-diagonal."""
     fig, ax = new_axes(ax, (3.6, 3.6))
     for r in rows:
         color, layer = GATE_COLORS.get(r["gate"], "0.4"), r["layer"]
@@ -354,7 +361,7 @@ def plot_saturation_units(
     return fig
 
 
-# --- per-character loss -------------------------------------------------------------------
+# --- per-character loss ---------------------------------------------------------------
 
 
 def model_bits(
@@ -381,18 +388,21 @@ def model_bits(
 
 
 def ngram_bits(model: AddK | KneserNey, text: str) -> np.ndarray:
-    """(T-1,) bits an :mod:`rnnviz.ngram` model spends on each character after the first."""
+    """(T-1,) bits an :mod:`rnnviz.ngram` model spends on each character after the
+    first."""
     return -model.log2probs(text)
 
 
 def group_means(
     values: np.ndarray, groups: Sequence, order: Sequence | None = None
 ) -> list[dict]:
-    """Mean of ``values`` (N,) per label in ``groups`` (N,): rows ``{'group', 'mean', 'n'}``."""
+    """Mean of ``values`` (N,) per label in ``groups`` (N,): rows
+    ``{'group', 'mean', 'n'}``."""
     values, groups = np.asarray(values, dtype=float), np.asarray(groups)
     if values.shape != groups.shape or values.ndim != 1:
         raise ValueError(
-            f"values and groups must be 1-D of equal length, got {values.shape} and {groups.shape}"
+            "values and groups must be 1-D of equal length, got "
+            f"{values.shape} and {groups.shape}"
         )
     order = list(dict.fromkeys(groups.tolist())) if order is None else list(order)
     return [
@@ -402,33 +412,6 @@ def group_means(
         for g in order
         if (groups == g).any()
     ]
-
-
-def series_trace(text: str, series: Mapping[str, np.ndarray]) -> Trace:
-    """Per-character values (each (T,)) wrapped as a one-unit Trace, for
-    :func:`rnnviz.viz.views.text_view` (``names=list(series)``, ``units=[0]``)."""
-    check_text(text)
-    T = len(text)
-    gates = {}
-    for name, v in series.items():
-        v = np.asarray(v, dtype=np.float32)
-        if v.shape != (T,):
-            raise ValueError(
-                f"series {name!r} has shape {v.shape}, the text has {T} characters"
-            )
-        if not np.isfinite(v).all():
-            raise ValueError(f"series {name!r} contains NaN or infinite values")
-        gates[name] = v.reshape(T, 1, 1)
-    zeros = np.zeros((T, 1, 1), np.float32)
-    return Trace(
-        kind="RNN",
-        layers=(LayerTrace(h=zeros, gates=gates),),
-        output=zeros,
-        h_n=zeros[-1:],
-        c_n=None,
-        batch_first=False,
-        text=text,
-    )
 
 
 def plot_unit_feature(
@@ -461,7 +444,7 @@ def plot_unit_feature(
     ax2.tick_params(axis="y", colors="0.45")
     ax.set_zorder(ax2.get_zorder() + 1)
     ax.patch.set_visible(False)
-    ax.plot(t, x[start:stop], color=GATE_COLORS.get(row["series"], "#0072B2"), lw=1.3)
+    ax.plot(t, x[start:stop], color=GATE_COLORS.get(row["series"], BLUE), lw=1.3)
     if text is not None:
         for k in range(start, stop):
             if text[k] == "\n":
@@ -470,8 +453,8 @@ def plot_unit_feature(
     ax.set_xlabel("character")
     ax.set_ylabel(f"{row['series']} unit {row['unit']}")
     ax.set_title(
-        f"layer {row['layer']} {GATE_LABELS.get(row['series'], row['series'])}, unit {row['unit']} "
-        f"and {row['feature']}",
+        f"layer {row['layer']} {GATE_LABELS.get(row['series'], row['series'])}, "
+        f"unit {row['unit']} and {row['feature']}",
         fontsize="medium",
     )
     return fig

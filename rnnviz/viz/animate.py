@@ -2,8 +2,10 @@
 
 Each function returns a ``matplotlib.animation.FuncAnimation``; show it with
 :func:`to_html` (``anim.to_jshtml()`` works too): a JavaScript player with its
-frames embedded as palette PNGs and a stable element id, no kernel needed. Artists are created once and updated frame by frame. Frame size is
-kept small (about 7 x 4 inches at 72 dpi) so that a page stays within budget.
+frames embedded as palette PNGs and a stable element id, no kernel needed.
+Artists are created once and updated frame by frame. Frame size is kept small
+(about 7 x 4 inches at 72 dpi) so that a page stays within budget. Colours come
+from :mod:`rnnviz.viz.palette`.
 """
 
 from __future__ import annotations
@@ -20,29 +22,29 @@ from typing import Any
 import numpy as np
 from IPython.display import HTML
 from matplotlib.animation import FuncAnimation, HTMLWriter
+from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
+from PIL import Image
 
 from rnnviz.probe import Trace
-from rnnviz.viz.plots import GATE_COLORS, GATE_LABELS, GATE_RANGE, show_char
+from rnnviz.viz.palette import BLACK, GATE_COLORS, NEGATIVE, TRACK, WHITE
+from rnnviz.viz.plots import GATE_LABELS, GATE_RANGE, show_char
 
 
-def _gate_cmap(name: str, levels: int = 16):
-    """A colour map from white (or dark, for signed values) to the gate's colour.
+def _gate_cmap(name: str, levels: int = 16) -> LinearSegmentedColormap:
+    """A colour map from white (or, for signed values, from the palette's
+    ``NEGATIVE`` through white) to the gate's colour; masked steps (not yet read)
+    are ``TRACK`` grey.
 
     ``levels`` discrete colours keep the embedded PNG frames small.
     """
-    from matplotlib.colors import LinearSegmentedColormap
-
     lo, hi = GATE_RANGE.get(name, (-1, 1))
     colors = (
-        ["white", GATE_COLORS[name]]
-        if lo == 0
-        else ["#2b2b2b", "white", GATE_COLORS[name]]
+        [WHITE, GATE_COLORS[name]] if lo == 0 else [NEGATIVE, WHITE, GATE_COLORS[name]]
     )
-    # grey: steps not yet read
     return LinearSegmentedColormap.from_list(
         f"gate_{name}", colors, N=levels
-    ).with_extremes(bad="#f2f2f2")
+    ).with_extremes(bad=TRACK)
 
 
 def _hidden(shape: tuple[int, ...]) -> np.ma.MaskedArray:
@@ -72,7 +74,8 @@ def animate_gates(
     text = trace.text if text is None else text
     if text is None or len(text) != T:
         raise ValueError(
-            f"need the text the trace was recorded on ({T} characters), got {None if text is None else len(text)}"
+            f"need the text the trace was recorded on ({T} characters), "
+            f"got {None if text is None else len(text)}"
         )
     H = trace.hidden_size
     units = list(range(min(H, 12))) if units is None else list(units)
@@ -103,7 +106,7 @@ def animate_gates(
             interpolation="nearest",
         )
         images.append(im)
-        cursors.append(ax.axvspan(-0.5, 0.5, fill=False, ec="black", lw=1.5))
+        cursors.append(ax.axvspan(-0.5, 0.5, fill=False, ec=BLACK, lw=1.5))
         ax.set_yticks([])
         ax.set_ylabel(
             name,
@@ -180,8 +183,6 @@ class _PalettePNGWriter(HTMLWriter):
         self.colors = colors
 
     def grab_frame(self, **savefig_kwargs: Any) -> None:
-        from PIL import Image
-
         raw = io.BytesIO()
         self.fig.savefig(raw, format="png", dpi=self.dpi, **savefig_kwargs)
         img = (
@@ -212,7 +213,8 @@ def to_html(anim: FuncAnimation, default_mode: str = "loop", colors: int = 48) -
 
     Like ``anim.to_jshtml()`` but with palette-compressed frames, an element id
     derived from the frames (the same animation gives the same HTML on every
-    run), and button labels that need no icon font from a CDN. Display the result in a notebook; it plays in the static book.
+    run), and button labels that need no icon font from a CDN. Display the result
+    in a notebook; it plays in the static book.
     """
     writer = _PalettePNGWriter(
         colors, fps=1000.0 / anim._interval, default_mode=default_mode
@@ -241,7 +243,8 @@ def to_html(anim: FuncAnimation, default_mode: str = "loop", colors: int = 48) -
 def _units_for(
     key: str, trace: Trace, units: Sequence[int] | Mapping[str, Sequence[int]] | None
 ) -> list[int]:
-    """The units of ``trace`` to show: the given list, this model's entry, or the first 12."""
+    """The units of ``trace`` to show: the given list, this model's entry, or the
+    first 12."""
     H = trace.hidden_size
     if units is None:
         chosen = list(range(min(H, 12)))
@@ -255,7 +258,8 @@ def _units_for(
         not isinstance(u, (int, np.integer)) or not 0 <= u < H for u in chosen
     ):
         raise IndexError(
-            f"units for {key!r} must be a non-empty list of ints in [0, {H}), got {chosen}"
+            f"units for {key!r} must be a non-empty list of ints in [0, {H}), "
+            f"got {chosen}"
         )
     return chosen
 
@@ -272,11 +276,11 @@ def animate_states(
 ) -> FuncAnimation:
     """Several models' hidden states ``h`` side by side as they read the same ``text``.
 
-    ``traces`` maps a label (``"RNN"``, ``"LSTM"``, ...) to a :class:`~rnnviz.probe.Trace` of
-    ``len(text)`` steps. The figure has one heatmap per model, stacked in the
-    mapping's order (rows: units, columns: characters, one shared colour scale
-    from -1 to 1). Frame ``k`` shows steps ``0..k`` of every model and a cursor
-    on character ``k``; later steps are grey. ``units`` is one list for all
+    ``traces`` maps a label (``"RNN"``, ``"LSTM"``, ...) to a
+    :class:`~rnnviz.probe.Trace` of ``len(text)`` steps. The figure has one heatmap per
+    model, stacked in the mapping's order (rows: units, columns: characters, one shared
+    colour scale from -1 to 1). Frame ``k`` shows steps ``0..k`` of every model and a
+    cursor on character ``k``; later steps are grey. ``units`` is one list for all
     models, a mapping label -> list, or ``None`` for the first 12 units of each.
     """
     if not isinstance(traces, Mapping) or not traces:
@@ -291,7 +295,8 @@ def animate_states(
             )
         if not 0 <= batch < tr.layers[0].h.shape[1]:
             raise IndexError(
-                f"batch {batch} out of range for traces[{key!r}] ({tr.layers[0].h.shape[1]} sequences)"
+                f"batch {batch} out of range for traces[{key!r}] "
+                f"({tr.layers[0].h.shape[1]} sequences)"
             )
     T = len(text)
     data = {}  # label -> (U, T) hidden states of the chosen units
@@ -313,7 +318,7 @@ def animate_states(
             interpolation="nearest",
         )
         images.append(im)
-        cursors.append(ax.axvspan(-0.5, 0.5, fill=False, ec="black", lw=1.5))
+        cursors.append(ax.axvspan(-0.5, 0.5, fill=False, ec=BLACK, lw=1.5))
         ax.set_yticks([])
         ax.set_ylabel(
             key, rotation=0, ha="right", va="center", fontsize=12, fontweight="bold"

@@ -6,9 +6,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from rnnviz.viz.plots import GATE_COLORS, new_axes, show_char
+from rnnviz._checks import positive_int
+from rnnviz.viz.palette import GATE_COLORS, WHITE, YELLOW
+from rnnviz.viz.plots import new_axes, show_char
 
-_LAYER_COLORS = {"x": "#F0E442", "h": GATE_COLORS["h"], "y": GATE_COLORS["o"]}
+_LAYER_COLORS = {"x": YELLOW, "h": GATE_COLORS["h"], "y": GATE_COLORS["o"]}
 
 
 def _box(
@@ -64,7 +66,7 @@ def _arrow(
             va="center",
             fontsize=9,
             color=color,
-            bbox=dict(fc="white", ec="none", pad=0.5),
+            bbox=dict(fc=WHITE, ec="none", pad=0.5),
         )
 
 
@@ -82,7 +84,8 @@ def plot_unrolled(
     if text is not None:
         if len(text) < 2:
             raise ValueError(
-                f"text must have at least 2 characters (an input and its next character), got {text!r}"
+                "text must have at least 2 characters (an input and its next "
+                f"character), got {text!r}"
             )
         steps = len(text) - 1
     if not 1 <= steps <= 12:
@@ -164,20 +167,17 @@ def plot_stream_batches(
     num_batches: int = 3,
     ax: Axes | None = None,
 ) -> Figure:
-    """How :func:`rnnviz.data.stream_batches` reads ``text``: B rows, T columns per batch.
+    """How :func:`rnnviz.data.stream_batches` reads ``text``: B rows, T columns per
+    batch.
 
     The text is cut into ``batch_size`` contiguous streams (one per row); batch
     k is columns ``k*T .. k*T+T-1`` of every row, drawn in its own colour, so
     the state a row ends batch k with is the right start for batch k+1. Shows
     the first ``num_batches`` batches, character by character.
     """
-    for name, v in (
-        ("batch_size", batch_size),
-        ("seq_len", seq_len),
-        ("num_batches", num_batches),
-    ):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    batch_size = positive_int("batch_size", batch_size)
+    seq_len = positive_int("seq_len", seq_len)
+    num_batches = positive_int("num_batches", num_batches)
     if not isinstance(text, str) or not text:
         raise ValueError("text is empty")
     length = len(text) // batch_size
@@ -202,7 +202,7 @@ def plot_stream_batches(
                     0.88,
                     boxstyle="square,pad=0",
                     fc=palette[k % len(palette)],
-                    ec="white",
+                    ec=WHITE,
                     lw=0.5,
                     alpha=0.35 + 0.2 * (k % 2),
                 )

@@ -1,4 +1,5 @@
-"""Figures of gradient flow through time (the numbers come from :mod:`rnnviz.gradients`)."""
+"""Figures of gradient flow through time (the numbers come from
+:mod:`rnnviz.gradients`)."""
 
 from __future__ import annotations
 
@@ -37,9 +38,9 @@ def plot_grad_by_distance(
     """Curves against distance ``d`` from the loss on a log scale, one per label.
 
     ``curves`` maps a label to values (D,) indexed by distance (see
-    :func:`~rnnviz.gradients.by_distance`). Labels in ``MODEL_COLORS`` get their colour; ``styles``
-    may add matplotlib keywords per label (e.g. ``{"ls": "--"}``). Zeros are not
-    drawn. A fixed ``legend_loc`` keeps the legend still in an animation.
+    :func:`~rnnviz.gradients.by_distance`). Labels in ``MODEL_COLORS`` get their colour;
+    ``styles`` may add matplotlib keywords per label (e.g. ``{"ls": "--"}``). Zeros are
+    not drawn. A fixed ``legend_loc`` keeps the legend still in an animation.
     """
     if not isinstance(curves, Mapping) or not curves:
         raise ValueError(
@@ -83,10 +84,11 @@ def plot_singular_values(
 ) -> Figure:
     """Singular values of the step Jacobians, one spectrum per model.
 
-    ``spectra`` maps a label to ``sv`` (T, S) (see :class:`~rnnviz.gradients.StepJacobians`). The
-    line is the median over steps of the k-th largest singular value; the band
-    spans the ``band`` percentiles over steps. The x axis is ``k / S``, so
-    spectra of different sizes (the LSTM's 2H) share it. Dashed: 1.
+    ``spectra`` maps a label to ``sv`` (T, S) (see
+    :class:`~rnnviz.gradients.StepJacobians`). The line is the median over steps of the
+    k-th largest singular value; the band spans the ``band`` percentiles over steps. The
+    x axis is ``k / S``, so spectra of different sizes (the LSTM's 2H) share it.
+    Dashed: 1.
     """
     if not isinstance(spectra, Mapping) or not spectra:
         raise ValueError(
@@ -131,13 +133,14 @@ def plot_scaled_gradients(
     *,
     ylim: tuple[float, float] | None = None,
 ) -> Figure:
-    """``||dL/dh_{T-d}||`` (top layer) of each model with its recurrent matrices rescaled.
+    """``||dL/dh_{T-d}||`` (top layer) of each model with its recurrent matrices
+    rescaled.
 
     Each model of ``models`` (label -> :class:`~rnnviz.models.CharLM`) is copied by
-    :func:`~rnnviz.gradients.scale_recurrent` to spectral radius ``radius`` and measured with
-    :func:`~rnnviz.gradients.hidden_grad_norms` on ``ids``, ``targets`` (B, T), loss at the last
-    step (:func:`rnnviz.gradients.scaled_gradient_curves`). The pure function
-    behind the spectral-radius widget and its animation.
+    :func:`~rnnviz.gradients.scale_recurrent` to spectral radius ``radius`` and measured
+    with :func:`~rnnviz.gradients.hidden_grad_norms` on ``ids``, ``targets`` (B, T),
+    loss at the last step (:func:`rnnviz.gradients.scaled_gradient_curves`). The pure
+    function behind the spectral-radius widget and its animation.
     """
     curves = scaled_gradient_curves(models, ids, targets, radius)
     colors = series_colors(models, order=(BLACK, PURPLE, GREEN, ORANGE, SKY))
@@ -150,9 +153,7 @@ def plot_scaled_gradients(
         title=f"recurrent matrix rescaled to spectral radius {radius:.2f}",
         legend_loc="lower right",
     )
-    for (
-        key,
-        v,
-    ) in curves.items():  # dotted: the size at the loss; above it the gradient grows
+    # dotted: the size at the loss; above it the gradient grows
+    for key, v in curves.items():
         ax.axhline(v[0], color=colors.get(key, "0.5"), lw=0.8, ls=":")
     return fig

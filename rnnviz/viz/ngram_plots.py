@@ -72,9 +72,11 @@ def plot_sweep(
     relative: bool = False,
     ax: Axes | None = None,
 ) -> Figure:
-    """Validation bpc against k (log axis) or D, one line per order n; dots at the minima.
+    """Validation bpc against k (log axis) or D, one line per order n; dots at the
+    minima.
 
-    With `relative`, each line is drawn minus its own minimum (the bits lost to a poor choice).
+    With `relative`, each line is drawn minus its own minimum (the bits lost to a
+    poor choice).
     """
     fig, ax = new_axes(ax, (5.5, 3.4))
     colors = _order_colors(bpc)

@@ -37,6 +37,7 @@ OKABE_ITO = {
 }
 
 # Neutrals: text, reference lines, what is left out.
+WHITE = "#FFFFFF"  # the zero end of a colour scale; a fill that hides what is behind
 INK = "#333333"
 DARK_GREY = "#555555"
 GREY = "#999999"

@@ -181,9 +181,9 @@ def plot_history(history: History, ax: Axes | None = None, smooth: int = 25) -> 
 def plot_histories(histories: Mapping[str, History], ax: Axes | None = None) -> Figure:
     """Held-out bits per character against training step, one line per model.
 
-    ``histories`` maps a label (``"RNN"``, ``"LSTM"``, ...) to a :class:`~rnnviz.train.History`
-    with at least one held-out evaluation. Labels in ``MODEL_COLORS`` get their
-    colour; others get the next colour of the palette.
+    ``histories`` maps a label (``"RNN"``, ``"LSTM"``, ...) to a
+    :class:`~rnnviz.train.History` with at least one held-out evaluation. Labels in
+    ``MODEL_COLORS`` get their colour; others get the next colour of the palette.
     """
     if not isinstance(histories, Mapping) or not histories:
         raise ValueError("histories must be a non-empty mapping label -> History")

@@ -1,4 +1,6 @@
-"""The sampling lab as an ipywidgets explorer: controls wired to :func:`rnnviz.sampling.generate`.
+"""The sampling lab as an ipywidgets explorer.
+
+Its controls are wired to :func:`rnnviz.sampling.generate`.
 
 The output is :func:`rnnviz.viz.views.sampling_html` in an ``ipywidgets.HTML``
 (plain HTML and CSS, no script), so it works, and can be tested, without a
@@ -13,13 +15,16 @@ import html
 import ipywidgets as W
 
 from rnnviz.data import Vocab
-from rnnviz.models import CharLM
+from rnnviz.protocols import CharModel
 from rnnviz.sampling import STRATEGIES, generate
+from rnnviz.viz.palette import VERMILLION
 from rnnviz.viz.views import sampling_html
 
 
 class SamplingLab(W.VBox):
-    """Prompt, strategy, temperature, k, p, length and seed; the text with its probabilities below.
+    """Prompt, strategy, temperature, k, p, length and seed; the text with its
+    probabilities below. ``model`` is any character model that
+    :func:`rnnviz.sampling.generate` decodes.
 
     ``lab.temperature.value = 0.5`` regenerates. A bad prompt (an unknown
     character) shows the error instead of the text.
@@ -27,7 +32,7 @@ class SamplingLab(W.VBox):
 
     def __init__(
         self,
-        model: CharLM,
+        model: CharModel,
         vocab: Vocab,
         prompt: str = "ROMEO:\n",
         length: int = 200,
@@ -102,7 +107,7 @@ class SamplingLab(W.VBox):
         self._redraw()
 
     def settings(self) -> dict:
-        """The keyword arguments of :func:`rnnviz.sampling.generate` that the controls describe."""
+        """Keyword arguments of :func:`rnnviz.sampling.generate` the controls set."""
         s = self.strategy.value
         kw = dict(
             strategy=s,
@@ -128,13 +133,14 @@ class SamplingLab(W.VBox):
                 **self.settings(),
             )
         except ValueError as e:  # a prompt with unknown characters, an empty prompt
-            self.output.value = f'<p style="color: #D55E00;">{html.escape(str(e))}</p>'
+            msg = html.escape(str(e))
+            self.output.value = f'<p style="color: {VERMILLION};">{msg}</p>'
             return
         self.output.value = sampling_html(gen)
 
 
 def sampling_lab(
-    model: CharLM, vocab: Vocab, prompt: str = "ROMEO:\n", length: int = 200
+    model: CharModel, vocab: Vocab, prompt: str = "ROMEO:\n", length: int = 200
 ) -> SamplingLab:
     """A sampling lab for ``model``: see :class:`SamplingLab`."""
     return SamplingLab(model, vocab, prompt=prompt, length=length)

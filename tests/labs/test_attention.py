@@ -1,4 +1,5 @@
-"""Reading attention: the alignment rule, the measures, the collecting decoder, the plots, the copy task.
+"""Reading attention: the alignment rule, the measures, the collecting decoder, the
+plots, the copy task.
 
 References: the digit each word names, read back from the word independently
 of the rule; hand-computed masses and entropies; a decoding loop written
@@ -43,10 +44,12 @@ TENS = {
     "eighty": 8,
     "ninety": 9,
 }
-TEENS = "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+TEENS = (
+    "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen"
+).split()
 
 
-# --- the alignment rule -----------------------------------------------------------------------
+# --- the alignment rule ---------------------------------------------------------------
 
 
 def test_aligned_positions_hand_examples():
@@ -75,7 +78,8 @@ def test_aligned_positions_hand_examples():
 
 
 def test_aligned_positions_name_their_digits_for_every_number():
-    """Each digit-naming word, read back as a number, equals the digit(s) the rule points at."""
+    """Each digit-naming word, read back as a number, equals the digit(s) the rule
+    points at."""
     for n in range(10_000):
         source, target = number_pair(n)
         pos = aligned_positions(source, target)
@@ -125,7 +129,7 @@ def test_aligned_positions_bad_target_and_types():
         aligned_positions(45, "forty-five")
 
 
-# --- mass and entropy -------------------------------------------------------------------------
+# --- mass and entropy -----------------------------------------------------------------
 
 
 def test_aligned_mass_by_hand():
@@ -175,14 +179,15 @@ def test_attention_entropy_errors():
         attention_entropy(torch.zeros(3, 0))
 
 
-# --- collecting the weights -------------------------------------------------------------------
+# --- collecting the weights -----------------------------------------------------------
 
 SRC = PairVocab("0123456789,")
 TGT = PairVocab("abcde ")
 
 
 def reference_decode(model, source, max_len):
-    """Greedy decoding of one source, written with ``Seq2Seq.step``; returns tokens and weights (T, S)."""
+    """Greedy decoding of one source, written with ``Seq2Seq.step``; returns tokens
+    and weights (T, S)."""
     with torch.no_grad():
         ids = torch.tensor([SRC.encode(source)])
         memory = model.encode(ids, torch.tensor([ids.shape[1]]))
@@ -229,7 +234,7 @@ def test_collect_attention_errors():
         collect_attention(model, ["1x"], SRC, TGT)
 
 
-# --- plots ------------------------------------------------------------------------------------
+# --- plots ----------------------------------------------------------------------------
 
 
 def test_plot_attention_map(no_global_changes):
@@ -270,7 +275,7 @@ def test_plot_decode_step(no_global_changes):
         plot_decode_step(w, "12", "ab", t=True)
 
 
-# --- the copy task ----------------------------------------------------------------------------
+# --- the copy task --------------------------------------------------------------------
 
 
 def test_digit_copy_pairs():

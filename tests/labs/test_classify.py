@@ -1,4 +1,5 @@
-"""Variable-length batches: collate, packed and padded runs against per-example runs, the classifier."""
+"""Variable-length batches: collate, packed and padded runs against per-example runs,
+the classifier."""
 
 import pytest
 import torch
@@ -102,7 +103,7 @@ def test_collate_rejects_bad_labels(labels, match):
         collate(random_seqs([2, 3]), labels=labels)
 
 
-# ------------------------------------------------------------------ packed, padded, per example
+# ---------------------------------------------------------- packed, padded, per example
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -134,7 +135,7 @@ def test_padded_with_mask_equals_packed_and_per_example(cell):
 
 
 def test_padded_last_step_without_mask_is_wrong():
-    """The bug the chapter shows: out[:, -1] ran through the padding of shorter sequences."""
+    """The bug the chapter shows: out[:, -1] ran through the padding of shorter ones."""
     rnn = make_rnn("lstm")
     x, lengths = padded_inputs()
     out, _ = rnn(x)
@@ -307,7 +308,7 @@ def test_fit_is_deterministic_and_learns():
         for a, b in zip(models[0].parameters(), models[1].parameters())
     )
     assert hists[0].eval_step == [50, 100, 150]
-    assert hists[0].held_out_accuracy[-1] > 0.85
+    assert hists[0].metrics["accuracy"][-1] > 0.85
     assert not models[0].training
     other = SequenceClassifier(
         6, 2, hidden_size=16, embed_size=8, readout="mean", seed=3
@@ -381,7 +382,10 @@ def test_batch_indices_cover_each_epoch_once_and_bucket():
 # ------------------------------------------------------------------ examples from plays
 
 PLAYS = {
-    "alpha": "Anna:\nOne line.\n\nBen:\nTwo\nlines.\n\nAnna:\nA third speech, which is longer.\n",
+    "alpha": (
+        "Anna:\nOne line.\n\nBen:\nTwo\nlines.\n\n"
+        "Anna:\nA third speech, which is longer.\n"
+    ),
     "beta": "Carl:\nHello.\n\nAnna:\nHi.\n",
 }
 

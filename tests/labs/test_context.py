@@ -22,8 +22,8 @@ from rnnviz.models import CharLM
 from rnnviz.train import evaluate
 
 TEXT = (
-    "to be, or not to be: that is the question.\nwhether 'tis nobler in the mind to suffer\n"
-    * 4
+    "to be, or not to be: that is the question.\n"
+    "whether 'tis nobler in the mind to suffer\n" * 4
 )
 VOCAB = Vocab.from_text(TEXT)
 IDS = VOCAB.encode(TEXT)  # (N,)

@@ -47,7 +47,8 @@ def _lstm_weights(case, x, h):
 
 
 def _gru_weights(case, x, h):
-    """1x1 weights with W_ir x + b_ir + W_hr h + b_hr = a_r, ..., W_in x + b_in = a_in, W_hn h + b_hn = a_hn."""
+    """1x1 weights with W_ir x + b_ir + W_hr h + b_hr = a_r, ..., W_in x + b_in = a_in,
+    W_hn h + b_hn = a_hn."""
     w_ih, w_hh = _t(0.8, -0.6, 1.2), _t(-1.1, 0.3, 0.9)  # (3, 1)
     b_ih = torch.tensor([0.2, 0.1, case["a_in"] - 1.2 * x], dtype=D)
     b_hh = torch.tensor(
@@ -111,7 +112,8 @@ def test_gru_values_equal_the_reference_cell_and_torch(case):
 
 
 def test_the_reset_gate_scales_the_bias_of_the_hidden_part_too():
-    # torch: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)); with r -> 0 the whole hidden part goes
+    # torch: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)); with r -> 0 the whole
+    # hidden part goes
     v = gru_values(
         h_prev=0.0, a_r=-40.0, a_z=0.0, a_in=0.0, a_hn=5.0
     )  # h = 0: a_hn is all bias

@@ -81,7 +81,8 @@ def test_fine_tune_copies_lowers_held_out_loss_and_is_deterministic():
         seq_len=16,
         seed=1,
     )
-    # the input is untouched (weights and mode), the copy is a different object with different weights
+    # the input is untouched (weights and mode), the copy is another object with
+    # other weights
     assert (
         all(torch.equal(before[k], v) for k, v in model.state_dict().items())
         and model.training
@@ -92,7 +93,8 @@ def test_fine_tune_copies_lowers_held_out_loss_and_is_deterministic():
     assert all(
         torch.equal(v, again.state_dict()[k]) for k, v in tuned.state_dict().items()
     )
-    # it learned: held-out loss (measured by evaluate) falls well below the untrained model's
+    # it learned: held-out loss (measured by evaluate) falls well below the untrained
+    # model's
     held = VOCAB.encode(tail)
     assert evaluate(tuned, held) < evaluate(model, held) - 0.5
     assert hist.val_loss[-1] == pytest.approx(

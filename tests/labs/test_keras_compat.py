@@ -32,7 +32,8 @@ def _sigmoid(a):
 def keras_step(
     kind: str, weights: list, x: np.ndarray, state: list, reset_after: bool = True
 ) -> list:
-    """One step of Keras's SimpleRNNCell/LSTMCell/GRUCell; x (B, I), state [h] or [h, c], (B, H) each."""
+    """One step of Keras's SimpleRNNCell/LSTMCell/GRUCell; x (B, I), state [h] or
+    [h, c], (B, H) each."""
     K, R = weights[0], weights[1]  # (I, G*H), (H, G*H)
     b = weights[2] if len(weights) == 3 else None
     h = state[0]
@@ -60,7 +61,8 @@ def keras_step(
 
 
 def keras_reference(kind, layers, x, states, reset_after=True):
-    """A stack of Keras layers in numpy. x (B, T, I); states[k] = [h] or [h, c] of layer k.
+    """A stack of Keras layers in numpy. x (B, T, I); states[k] = [h] or [h, c] of
+    layer k.
 
     Returns the top outputs (B, T, H) and the final states, one list per layer.
     """
@@ -81,7 +83,8 @@ def _module(kind, num_layers=1, bias=True, seed=0, dtype=torch.float64):
 
 
 def _inputs(kind, num_layers, seed=1, dtype=torch.float64):
-    """x (B, T, I) and a non-zero initial state in torch's layout, (L, B, H) or a pair of them."""
+    """x (B, T, I) and a non-zero initial state in torch's layout, (L, B, H) or a
+    pair of them."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(B, T, I, generator=g, dtype=dtype)
     h0 = torch.randn(num_layers, B, H, generator=g, dtype=dtype)
@@ -93,7 +96,8 @@ def _inputs(kind, num_layers, seed=1, dtype=torch.float64):
 
 
 def _per_layer(state) -> list[list[np.ndarray]]:
-    """torch's (L, B, H) state(s) -> one [h] or [h, c] list of numpy arrays per layer."""
+    """torch's (L, B, H) state(s) -> one [h] or [h, c] list of numpy arrays per
+    layer."""
     parts = state if isinstance(state, tuple) else (state,)
     return [[p[k].numpy() for p in parts] for k in range(parts[0].shape[0])]
 
@@ -108,7 +112,8 @@ def _torch_run(module, x, state):
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("bias", [True, False])
 def test_mapped_weights_in_keras_equations_match_torch(kind, num_layers, bias):
-    """The mapping (transpose, bias sum or stack, GRU r/z swap) read by Keras's equations gives torch's outputs."""
+    """The mapping (transpose, bias sum or stack, GRU r/z swap) read by Keras's
+    equations gives torch's outputs."""
     module = _module(kind, num_layers, bias)
     x, state = _inputs(kind, num_layers)
     ref_out, ref_final = _torch_run(module, x, state)
@@ -122,7 +127,8 @@ def test_mapped_weights_in_keras_equations_match_torch(kind, num_layers, bias):
 
 
 def _permute_blocks(weights, order, G):
-    """Reorder the G gate blocks along the last axis of every array (a wrong mapping, on purpose)."""
+    """Reorder the G gate blocks along the last axis of every array (a wrong
+    mapping, on purpose)."""
     return [
         np.concatenate([np.split(w, G, axis=-1)[k] for k in order], axis=-1)
         for w in weights
@@ -133,7 +139,8 @@ def _permute_blocks(weights, order, G):
     "kind, order", [("LSTM", [1, 0, 2, 3]), ("LSTM", [0, 2, 1, 3]), ("GRU", [1, 0, 2])]
 )
 def test_a_wrong_gate_order_is_detected(kind, order):
-    """Negative control: the check above fails if the blocks are ordered otherwise (for the GRU: not swapped)."""
+    """Negative control: the check above fails if the blocks are ordered otherwise
+    (for the GRU: not swapped)."""
     module = _module(kind)
     x, state = _inputs(kind, 1)
     ref_out, _ = _torch_run(module, x, state)
@@ -249,7 +256,8 @@ def _keras_stack(keras, module, reset_after=True):
 
 
 def _keras_run(layers, x, state):
-    """Returns the top outputs (B, T, H) and, per layer, [h] or [h, c], as numpy arrays."""
+    """Returns the top outputs (B, T, H) and, per layer, [h] or [h, c], as numpy
+    arrays."""
     finals = []
     with torch.no_grad():
         for k, layer in enumerate(layers):
@@ -285,7 +293,8 @@ def test_keras_layers_with_mapped_weights_match_torch(keras, kind, num_layers, b
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_go_backwards_and_stateful_match_torch(keras, kind):
-    """go_backwards=True is the module on the flipped sequence; stateful=True is the state passed back."""
+    """go_backwards=True is the module on the flipped sequence; stateful=True is the
+    state passed back."""
     module = _module(kind, dtype=torch.float32)
     x, _ = _inputs(kind, 1, dtype=torch.float32)
     Layer = getattr(keras.layers, kc.KERAS_LAYER[kind])
@@ -322,7 +331,8 @@ def test_keras_gru_reset_before_is_cho_not_torch(keras):
 
 
 def test_keras_own_converters_invert_the_mapping(keras):
-    """Keras's torch backend maps Keras weights back to torch's for cuDNN: that must undo ours."""
+    """Keras's torch backend maps Keras weights back to torch's for cuDNN: that must
+    undo ours."""
     rnn = pytest.importorskip("keras.src.backend.torch.rnn")
     lstm, gru = _module("LSTM"), _module("GRU")
     back = rnn.prepare_lstm_params(
@@ -346,28 +356,39 @@ _STATE_PROBE = r"""
 import json
 import numpy as np, torch
 def state():
+    # not Python's `random`, from which Keras draws its seeds: neither rnnviz nor
+    # the book uses it
     return {
-        "dtype": str(torch.get_default_dtype()), "threads": torch.get_num_threads(),
-        "interop": torch.get_num_interop_threads(), "grad": torch.is_grad_enabled(),
-        "device": str(torch.get_default_device()), "deterministic": torch.are_deterministic_algorithms_enabled(),
-        "matmul": torch.get_float32_matmul_precision(), "anomaly": torch.is_anomaly_enabled(),
-        "inference": torch.is_inference_mode_enabled(), "rng": torch.random.get_rng_state().tolist(),
-        "np_rng": np.random.get_state()[1].tolist(), "print": repr(torch._tensor_str.PRINT_OPTS.__dict__),
+        "dtype": str(torch.get_default_dtype()),
+        "threads": torch.get_num_threads(),
+        "interop": torch.get_num_interop_threads(),
+        "grad": torch.is_grad_enabled(),
+        "device": str(torch.get_default_device()),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "matmul": torch.get_float32_matmul_precision(),
+        "anomaly": torch.is_anomaly_enabled(),
+        "inference": torch.is_inference_mode_enabled(),
+        "rng": torch.random.get_rng_state().tolist(),
+        "np_rng": np.random.get_state()[1].tolist(),
+        "print": repr(torch._tensor_str.PRINT_OPTS.__dict__),
         "np_print": repr(np.get_printoptions()),
-    }  # not Python's `random`, from which Keras draws its seeds: neither rnnviz nor the book uses it
+    }
 before = state()
 import keras
-layer = keras.layers.LSTM(4, return_sequences=True)  # build and call: initialisers draw random numbers
+# build and call: the initialisers draw random numbers
+layer = keras.layers.LSTM(4, return_sequences=True)
 layer.build((None, None, 3))
 with torch.no_grad():
     layer(torch.ones(2, 5, 3))
 after = state()
-print(json.dumps({"backend": keras.backend.backend(), "changed": [k for k in before if before[k] != after[k]]}))
+changed = [k for k in before if before[k] != after[k]]
+print(json.dumps({"backend": keras.backend.backend(), "changed": changed}))
 """
 
 
 def test_import_keras_is_quiet_and_leaves_torch_alone(keras, tmp_path):
-    """In a fresh interpreter: nothing on stderr, and torch's global state as it was (other notebooks share it)."""
+    """In a fresh interpreter: nothing on stderr, and torch's global state as it was
+    (other notebooks share it)."""
     env = {
         k: v
         for k, v in os.environ.items()

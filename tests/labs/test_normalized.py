@@ -1,4 +1,5 @@
-"""Layer- and batch-normalised LSTM cells (rnnviz.labs.normalized) against references."""
+"""Layer- and batch-normalised LSTM cells (rnnviz.labs.normalized) against
+references."""
 
 import numpy as np
 import pytest
@@ -122,16 +123,19 @@ def test_batch_norm_cell_training_statistics_and_inference():
     )  # the paper's initial gain
     cell.train()
     h1, c1 = cell(x, h, c, t=1)
-    # step 1's statistics are those of this batch (unbiased variance), the others untouched
+    # step 1's statistics are those of this batch (unbiased variance), the others
+    # untouched
     ax = x @ cell.weight_ih.T
     assert torch.allclose(cell.mean_x[1], ax.mean(0), atol=1e-6)
     assert torch.allclose(cell.var_x[1], ax.var(0, unbiased=True), atol=1e-5)
     assert torch.all(cell.mean_x[0] == 0) and torch.all(cell.var_x[2] == 1)
-    # the normalised pre-activation of the input term has batch mean 0 and variance gamma^2
+    # the normalised pre-activation of the input term has batch mean 0 and variance
+    # gamma^2
     z = cell.input_term(ax[:, None], 1)[:, 0] - cell.bias_ih
     assert torch.allclose(z.mean(0), torch.zeros(28), atol=1e-5)
     assert torch.allclose(z.var(0, unbiased=False), torch.full((28,), 0.01), rtol=1e-3)
-    # inference with population statistics equal to this batch's gives nearly the same step
+    # inference with population statistics equal to this batch's gives nearly the
+    # same step
     cell.eval()
     with torch.no_grad():
         for part in ("x", "h", "c"):  # biased variance, as used in training

@@ -89,7 +89,7 @@ def test_training_beats_majority_and_is_deterministic():
     accs = []
     for _ in range(2):
         model = rowwise.SequenceReader(8, 32, "lstm", seed=0)
-        losses = rowwise.fit(model, x, d.train_labels, steps=120, seed=0)
+        losses = rowwise.fit(model, x, d.train_labels, steps=120, seed=0).train_loss
         accs.append(rowwise.accuracy(model, xt, d.test_labels))
     assert accs[0].shape == (8,) and np.array_equal(accs[0], accs[1])
     assert accs[0][-1] > 0.8 > 5 * d.majority_accuracy() and losses[-1] < losses[0]

@@ -1,4 +1,5 @@
-"""Parallel scans of h_t = a_t h_{t-1} + b_t, and the minGRU / minLSTM layers built on them.
+"""Parallel scans of h_t = a_t h_{t-1} + b_t, and the minGRU / minLSTM layers built
+on them.
 
 References: the closed form h_t = sum_s (prod_{s<r<=t} a_r) b_s + (prod_{r<=t} a_r) h0
 written with numpy, finite differences (torch.autograd.gradcheck), autograd of the
@@ -50,7 +51,8 @@ def _ab(shape, seed, dtype=torch.float64, positive_b=True, h0=True):
 
 
 def _closed_form(a, b, h0):
-    """h_t = sum_{s<=t} (prod_{s<r<=t} a_r) b_s + (prod_{r<=t} a_r) h0, with numpy, one t at a time."""
+    """h_t = sum_{s<=t} (prod_{s<r<=t} a_r) b_s + (prod_{r<=t} a_r) h0, with numpy,
+    one t at a time."""
     a, b = a.numpy(), b.numpy()
     h0 = np.zeros_like(b[:, 0]) if h0 is None else h0.numpy()
     out = np.empty_like(b)
@@ -195,7 +197,8 @@ def test_log_space_rejects_non_positive_inputs():
 
 
 def _paper_mingru(layer, x, h0):
-    """Feng et al. (2024), minGRU, written out: z = sigmoid(W_z x + b_z), h~ = g(W_h x + b_h)."""
+    """Feng et al. (2024), minGRU, written out: z = sigmoid(W_z x + b_z),
+    h~ = g(W_h x + b_h)."""
     W_z, W_h = layer.linear.weight.chunk(2, dim=0)
     b_z, b_h = layer.linear.bias.chunk(2)
     h, hs = h0, []
@@ -208,7 +211,8 @@ def _paper_mingru(layer, x, h0):
 
 
 def _paper_minlstm(layer, x, h0):
-    """minLSTM written out: f, i = sigmoid(...), normalised to f / (f + i), i / (f + i)."""
+    """minLSTM written out: f, i = sigmoid(...), normalised to f / (f + i) and
+    i / (f + i)."""
     W_f, W_i, W_h = layer.linear.weight.chunk(3, dim=0)
     b_f, b_i, b_h = layer.linear.bias.chunk(3)
     h, hs = h0, []
@@ -309,7 +313,7 @@ def test_layer_errors():
         MinGRU(4, 0)
 
 
-# --- the language model -----------------------------------------------------------------
+# --- the language model ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("cell", ["mingru", "minlstm"])

@@ -43,8 +43,8 @@ from rnnviz.labs.seq2seq import (
 _VALUES = {
     w: i
     for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-        "seventeen eighteen nineteen".split()
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+        "fourteen fifteen sixteen seventeen eighteen nineteen".split()
     )
 }
 _VALUES.update(
@@ -144,7 +144,7 @@ def test_pairs_reject(kwargs):
         number_pairs(seed=0, **kwargs)
 
 
-# ---------------------------------------------------------------- vocabulary and batches
+# --------------------------------------------------------------- vocabulary and batches
 
 
 def vocabs():
@@ -214,7 +214,7 @@ def test_collate_errors():
         collate([("12", "Twelve")], src_v, tgt_v)
 
 
-# ---------------------------------------------------------------- model, teacher forcing, loss
+# --------------------------------------------------------- model, teacher forcing, loss
 
 
 def model_and_batch(attention=True, seed=0):
@@ -336,11 +336,12 @@ def test_init_leaves_global_rng_alone():
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
 
 
-# ---------------------------------------------------------------- beam search against exhaustive search
+# ------------------------------------------------ beam search against exhaustive search
 
 
 def table_step(seed, V=5, sharpness=2.0):
-    """A step function whose next-token distribution depends on the whole prefix (via a hash)."""
+    """A step function whose next-token distribution depends on the whole prefix
+    (via a hash)."""
 
     def logits_for(prefix):
         g = torch.Generator().manual_seed(hash((seed,) + prefix) % (2**31))
@@ -369,7 +370,8 @@ def table_step(seed, V=5, sharpness=2.0):
 
 
 def all_outputs(V, max_len, banned=(PAD, BOS)):
-    """Every output sequence: ends in <eos> within max_len, or is max_len long without <eos>."""
+    """Every output sequence: ends in <eos> within max_len, or is max_len long
+    without <eos>."""
     words = [t for t in range(V) if t not in banned and t != EOS]
     for n in range(max_len):
         for body in itertools.product(words, repeat=n):
@@ -397,7 +399,7 @@ def test_beam_equals_exhaustive_when_wide(seed):
 
 
 def test_greedy_is_not_always_optimal_but_a_wide_beam_is():
-    """Makes the test above meaningful: for some tables greedy misses the best sequence."""
+    """Makes the test above meaningful: for some tables greedy misses the best one."""
     V, max_len, misses = 5, 4, 0
     for seed in range(12):
         step, state, log_prob = table_step(seed, V)
@@ -425,7 +427,8 @@ def test_length_normalised_beam_equals_exhaustive(seed):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_model_beam_equals_exhaustive(seed):
-    """A small random model with sharp outputs; the reference scores every sequence by teacher forcing."""
+    """A small random model with sharp outputs; the reference scores every sequence
+    by teacher forcing."""
     src_v, tgt_v = PairVocab("0123"), PairVocab("ab")
     model = Seq2Seq(
         len(src_v), len(tgt_v), embed_size=4, hidden_size=8, seed=seed
@@ -547,10 +550,10 @@ def test_fit_learns_and_is_deterministic():
         )
         runs.append((h, model))
     (h, model), (h2, _) = runs
-    assert h.train_loss == h2.train_loss and h.valid_loss == h2.valid_loss
+    assert h.train_loss == h2.train_loss and h.val_loss == h2.val_loss
     assert h.eval_step == [0, 20, 40, 60] and len(h.train_loss) == 60
-    assert h.valid_loss[-1] < 0.6 * h.valid_loss[0]
-    assert math.isclose(evaluate(model, valid), h.valid_loss[-1], rel_tol=1e-6)
+    assert h.val_loss[-1] < 0.6 * h.val_loss[0]
+    assert evaluate(model, valid) == h.val_loss[-1]
     with pytest.raises(ValueError, match="steps"):
         fit(model, train, valid, steps=0)
 

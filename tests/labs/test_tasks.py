@@ -43,7 +43,7 @@ def test_adding_layout(length):
 
 
 def test_adding_baseline_is_one_sixth_analytically():
-    # E[(a + b - 1)^2] for independent a, b ~ U(0, 1), by the midpoint rule on a fine grid
+    # E[(a + b - 1)^2] for independent a, b ~ U(0, 1), by the midpoint rule on a grid
     n = 2000
     u = (np.arange(n) + 0.5) / n
     a, b = np.meshgrid(u, u)
@@ -220,7 +220,8 @@ def test_identity_init_copies_the_state_with_relu():
     m = SeqModel("rnn", 2, H, 1, init="identity", nonlinearity="relu", seed=0)
     assert torch.equal(m.rnn.weight_hh_l0, torch.eye(H))
     assert torch.all(m.rnn.bias_ih_l0 == 0) and torch.all(m.rnn.bias_hh_l0 == 0)
-    # with zero input, torch's own module must carry a non-negative state unchanged (the IRNN property)
+    # with zero input, torch's own module must carry a non-negative state unchanged
+    # (the IRNN property)
     h0 = torch.rand(1, 3, H)
     out, h_n = m.rnn(torch.zeros(3, 25, 2), h0)
     assert torch.allclose(out, h0[0].unsqueeze(1).expand(3, 25, H)) and torch.allclose(
@@ -241,7 +242,8 @@ def test_forget_bias_sets_the_effective_bias(b):
         assert torch.equal(bih[sl], default.rnn.bias_ih_l0[sl]) and torch.equal(
             bhh[sl], default.rnn.bias_hh_l0[sl]
         )
-    # measured through torch's module: with x = 0 and h0 = 0, c1 = f * c0 + i * g with f = sigmoid(b)
+    # measured through torch's module: with x = 0 and h0 = 0, c1 = f * c0 + i * g
+    # with f = sigmoid(b)
     c0 = torch.full((1, 1, H), 2.0)
     _, (_, c1) = m.rnn(torch.zeros(1, 1, 2), (torch.zeros(1, 1, H), c0))
     bsum = bih + bhh
@@ -282,7 +284,7 @@ def test_seqmodel_bad_input():
         m(torch.full((1, 5, 2), float("nan")))
 
 
-# ---------------------------------------------------------------- losses, scores, training
+# ------------------------------------------------------------- losses, scores, training
 
 
 def test_task_loss_and_score_against_numpy():
@@ -294,7 +296,7 @@ def test_task_loss_and_score_against_numpy():
     assert loss == s == pytest.approx(float(((pred - y.numpy()) ** 2).mean()), rel=1e-5)
 
     class Oracle(torch.nn.Module):
-        """Knows the answer: one-hot logits of the target (first symbol where there is none)."""
+        """Knows the answer: one-hot logits of the target (first symbol if none)."""
 
         def __init__(self, y, wrong=0):
             super().__init__()
@@ -345,9 +347,9 @@ def test_fit_is_deterministic_and_leaves_global_rng():
     torch.manual_seed(9)
     before = torch.rand(1)
     torch.manual_seed(9)
-    (ma, ha), (mb, hb), (mc, hc) = _fit(0), _fit(0), _fit(1)
+    (ma, ha), (mb, hb), (_, hc) = _fit(0), _fit(0), _fit(1)
     assert torch.rand(1) == before
-    assert ha.train_loss == hb.train_loss and ha.valid_score == hb.valid_score
+    assert ha.train_loss == hb.train_loss and ha.metrics == hb.metrics
     assert all(torch.equal(p, q) for p, q in zip(ma.parameters(), mb.parameters()))
     assert ha.train_loss != hc.train_loss
     assert ha.eval_step == [20, 40, 60] and len(ha.step) == 60 and not ma.training
@@ -369,7 +371,8 @@ def test_fit_learns_the_adding_problem_for_short_sequences():
     )
     test = adding_problem(6, 2000, gen(200))
     assert score("adding", m, *test)[0] < 0.25 * ADDING_BASELINE_MSE
-    assert h.valid_score[-1] < h.valid_score[0]
+    assert h.metrics["score"][-1] < h.metrics["score"][0]
+    assert h.val_loss == h.metrics["score"]  # the adding score is the MSE
 
 
 def test_fit_stop_at_and_copy_task():
@@ -390,7 +393,9 @@ def test_fit_stop_at_and_copy_task():
         task_options=opts,
     )
     assert (
-        h.valid_score[-1] >= 0.99 and h.step[-1] < 600 and h.eval_step[-1] == h.step[-1]
+        h.metrics["score"][-1] >= 0.99
+        and h.step[-1] < 600
+        and h.eval_step[-1] == h.step[-1]
     )
 
 

@@ -1,9 +1,12 @@
-"""The causal Transformer: attention against torch's, causality, the KV cache, sizes, errors, training.
+"""The causal Transformer: attention against torch's, causality, the KV cache and
+generation, sizes, errors, training.
 
 References: ``torch.nn.functional.scaled_dot_product_attention(is_causal=True)``
 and ``torch.nn.MultiheadAttention`` with a causal mask for the attention; the
-full forward pass for the cached one; a hand count for the parameters; a
-stated-context evaluation compared with a plain per-window loss.
+full forward pass for the cached one; the sampler it had before
+``rnnviz.sampling.generate`` took over, written out in the test, for the
+generated texts; a hand count for the parameters; a stated-context evaluation
+compared with a plain per-window loss.
 """
 
 import json
@@ -18,12 +21,14 @@ from rnnviz.data import Vocab
 from rnnviz.labs.transformer import (
     CausalSelfAttention,
     CharTransformer,
+    KVState,
+    Uncached,
     causal_attention,
     evaluate_windows,
-    generate,
     num_parameters_formula,
 )
 from rnnviz.models import CharLM
+from rnnviz.sampling import generate, sample
 from rnnviz.train import train
 
 V = 11
@@ -99,24 +104,133 @@ def test_kv_cache_gives_the_full_forward_logits():
     assert cache[0][0].shape == (2, 4, 20, 8)  # (B, heads, t, d_head)
 
 
-def test_generate_with_and_without_cache_write_the_same_text():
-    vocab = Vocab("abcdefghij ")
-    m = CharTransformer(
+def test_forward_with_its_state_is_the_cache():
+    """model(ids, state) carries the KV cache: the logits of one full pass."""
+    m = _model()
+    ids = _ids(2, 20, seed=4)
+    full, state = m(ids)  # (2, 20, V)
+    assert isinstance(state, KVState) and len(state) == 20
+    assert torch.equal(state.ids, ids) and state.cache[0][0].shape == (2, 4, 20, 8)
+    logits, state = m(ids[:, :5])
+    steps = [logits]
+    for t in range(5, 20):
+        logits, state = m(ids[:, t : t + 1], state)
+        steps.append(logits)
+    torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-5, rtol=1e-5)
+    # several positions per call, across the full context: each piece of the
+    # stream read as the context allows (here 24 positions, restart from 12)
+    long = _ids(2, 50, seed=5)
+    got, state = m(long[:, :10])
+    rest, state = m(long[:, 10:], state)
+    one_by_one, s1 = m(long[:, :10])
+    singles = [one_by_one]
+    for t in range(10, 50):
+        logits, s1 = m(long[:, t : t + 1], s1)
+        singles.append(logits)
+    torch.testing.assert_close(
+        torch.cat([got, rest], 1), torch.cat(singles, 1), atol=1e-5, rtol=1e-5
+    )
+    assert torch.equal(state.ids, s1.ids) and len(state) <= m.context
+    m.train()
+    _, live = m(ids)  # with autograd: the cache is part of the graph
+    cut = live.detach()
+    assert live.cache[0][0].requires_grad and not cut.cache[0][0].requires_grad
+    assert torch.equal(cut.cache[1][1], live.cache[1][1]) and cut.ids is live.ids
+
+
+def _old_generate(model, vocab, prompt, n, temperature, seed, use_cache):
+    """The Transformer's sampler before it was folded into rnnviz.sampling.generate.
+
+    Written out here, as it was: a KV cache that restarts from the last
+    context // 2 characters when the context is full (or the whole window run
+    again for every character without the cache), ``temperature == 0`` greedy.
+    """
+    ids = vocab.encode(prompt).tolist()
+    keep = max(1, model.context // 2)
+    gen = torch.Generator().manual_seed(seed)
+    cache, pending, out = None, ids[-model.context :], []
+    with torch.no_grad():
+        for _ in range(n):
+            if not use_cache:
+                cache, pending = None, (ids + out)[-model.context :]
+            elif cache is not None and cache[0][0].shape[-2] + len(pending) > (
+                model.context
+            ):
+                cache, pending = None, (ids + out)[-keep:]
+            logits, cache = model.forward_cached(torch.tensor([pending]), cache)
+            last = logits[0, -1]  # (V,)
+            if temperature == 0:
+                nxt = int(last.argmax())
+            else:
+                probs = torch.softmax(last / temperature, -1)
+                nxt = int(torch.multinomial(probs, 1, generator=gen))
+            out.append(nxt)
+            pending = [nxt]
+    return prompt + vocab.decode(out)
+
+
+class _Positions:
+    """Counts the positions a model runs: the ids its token embedding looks up."""
+
+    def __init__(self, model):
+        self.n = 0
+        model.tok.register_forward_hook(self._hook)
+
+    def _hook(self, module, args, output):
+        self.n += args[0].numel()
+
+
+def _small(context, vocab):
+    return CharTransformer(
         len(vocab),
         d_model=16,
-        num_layers=1,
+        num_layers=2,
         num_heads=2,
-        context=40,
+        context=context,
         seed=0,
         vocab=vocab,
     )
-    a = generate(m, vocab, "abc", 30, temperature=1.0, seed=5)
-    b = generate(m, vocab, "abc", 30, temperature=1.0, seed=5, use_cache=False)
-    assert a == b and len(a) == 33 and a.startswith("abc")
-    long = generate(
-        m, vocab, "abc", 100, temperature=0.0
-    )  # past the context: the cache is re-read
-    assert len(long) == 103 and set(long) <= set(vocab.chars)
+
+
+@pytest.mark.parametrize("context", [1, 2, 5, 40])
+def test_generate_writes_what_the_old_sampler_wrote(context):
+    """The same draws as before, with and without the cache, past the context too."""
+    vocab = Vocab("abcdefghij ")
+    m = _small(context, vocab)
+    prompt = "abc"[:context]
+    for T, seed in ((0.8, 3), (1.0, 5), (1.3, 1)):
+        for use_cache, model in ((True, m), (False, Uncached(m))):
+            old = _old_generate(m, vocab, prompt, 90, T, seed, use_cache)
+            new = generate(model, vocab, prompt, 90, temperature=T, seed=seed)
+            assert prompt + new.text == old
+            assert sample(model, vocab, prompt, 90, temperature=T, seed=seed) == old
+    for use_cache, model in ((True, m), (False, Uncached(m))):
+        greedy = generate(model, vocab, prompt, 90, strategy="greedy").text
+        assert prompt + greedy == _old_generate(m, vocab, prompt, 90, 0, 0, use_cache)
+
+
+def test_the_cache_costs_one_position_per_character():
+    vocab = Vocab("abcdefghij ")
+    m = _small(40, vocab)
+    P, n = 3, 30  # prompt and generated text fit the context of 40
+    counter = _Positions(m)
+    cached = generate(m, vocab, "abc", n, temperature=1.0, seed=5)
+    assert counter.n == P + (n - 1)  # the prompt once, then one position each
+    counter.n = 0
+    uncached = generate(Uncached(m), vocab, "abc", n, temperature=1.0, seed=5)
+    assert counter.n == sum(P + k for k in range(n))  # the whole window every time
+    assert cached.text == uncached.text  # the same text while it fits the context
+    counter.n = 0
+    generate(m, vocab, "abc", 100, strategy="greedy")  # past the context: restarts
+    restarts = 0
+    length = P
+    for _ in range(99):  # the cache's length before each new character
+        if length == 40:
+            length, restarts = m.restart_length, restarts + 1
+        else:
+            length += 1
+    assert counter.n == P + 99 + restarts * (m.restart_length - 1)
+    assert m.training  # generate put it back in training mode
 
 
 def test_parameter_count_formula_and_config():
@@ -152,8 +266,13 @@ def test_errors():
         m(torch.tensor([[0, 11]]))
     with pytest.raises(ValueError, match="empty"):
         m(torch.zeros(1, 0, dtype=torch.long))
-    with pytest.raises(ValueError, match="no state"):
+    with pytest.raises(TypeError, match="the KVState it returned"):
         m(_ids(1, 4), state=(torch.zeros(1),))
+    _, state = m(_ids(2, 4))
+    with pytest.raises(ValueError, match="ids have 1 rows but the state holds 2"):
+        m(_ids(1, 4), state)
+    with pytest.raises(TypeError, match="Uncached wraps a CharTransformer"):
+        Uncached(CharLM(V))
     _, cache = m.forward_cached(_ids(1, 20))
     with pytest.raises(ValueError, match="exceeds the context"):
         m.forward_cached(_ids(1, 5), cache)
@@ -166,12 +285,8 @@ def test_errors():
     with pytest.raises(ValueError, match="vocab has 3"):
         CharTransformer(V, vocab=Vocab("abc"))
     vocab = Vocab("abcdefghijk")
-    with pytest.raises(ValueError, match="prompt is empty"):
-        generate(m, vocab, "", 3)
-    with pytest.raises(ValueError, match="temperature"):
-        generate(m, vocab, "ab", 3, temperature=-1.0)
-    with pytest.raises(TypeError, match="CharTransformer"):
-        generate(CharLM(V), vocab, "ab", 3)
+    with pytest.raises(ValueError, match="exceeds the context of 24"):
+        generate(m, vocab, "abcdefghijk" * 3, 3)  # a prompt longer than the context
     ids = _ids(1, 100)[0]
     with pytest.raises(ValueError, match="stride=20 must be <= window=10"):
         evaluate_windows(m, ids, window=10, stride=20)
@@ -184,7 +299,8 @@ def test_evaluate_windows_scores_each_character_once_with_the_stated_context():
     ids = _ids(1, 107, seed=8)[0]
     window, stride = 20, 5
     got = evaluate_windows(m, ids, window=window, stride=stride, batch_size=3)
-    # reference: character t (t >= window - stride + 1) scored once, from exactly the window that ends where it is
+    # reference: character t (t >= window - stride + 1) scored once, from exactly
+    # the window that ends where it is
     total, count = 0.0, 0
     for s in range(0, ids.numel() - window, stride):
         x, y = ids[s : s + window], ids[s + 1 : s + window + 1]

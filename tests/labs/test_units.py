@@ -1,4 +1,5 @@
-"""rnnviz.labs.units: text features by hand, a planted unit found, saturation and losses against direct counts."""
+"""rnnviz.labs.units: text features by hand, a planted unit found, saturation and
+losses against direct counts."""
 
 import math
 
@@ -13,9 +14,11 @@ from rnnviz.models import CharLM
 from rnnviz.ngram import KneserNey, NGramCounts
 from rnnviz.probe import LayerTrace, Trace, probe
 from rnnviz.train import evaluate
-from rnnviz.viz.views import text_view
 
-PLAY = "Brutus:\nPeace! count the clock.\nThe clock hath stricken three:\n\nCassius:\nI'll go.\n"
+PLAY = (
+    "Brutus:\nPeace! count the clock.\nThe clock hath stricken three:\n\n"
+    "Cassius:\nI'll go.\n"
+)
 
 
 def _trace(kind="LSTM", T=300, H=6, layers=2, seed=0):
@@ -41,7 +44,7 @@ def _replace(tr, layer, name, values):
     return Trace(**{**tr.__dict__, "layers": tuple(layers)})
 
 
-# --- features -----------------------------------------------------------------------------
+# --- features -------------------------------------------------------------------------
 
 
 def test_features_by_hand():
@@ -97,7 +100,7 @@ def test_speech_passage_keeps_whole_speeches():
         units.speech_passage(text, len(text) - 3, 10)
 
 
-# --- unit search --------------------------------------------------------------------------
+# --- unit search ----------------------------------------------------------------------
 
 
 def test_search_finds_a_planted_unit():
@@ -205,7 +208,7 @@ def test_constant_unit_gets_zero_correlation():
     assert R[0, 0, 0] == 0 and np.isfinite(R).all()
 
 
-# --- saturation ---------------------------------------------------------------------------
+# --- saturation -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
@@ -249,7 +252,7 @@ def test_saturation_plots(no_global_changes):
     assert isinstance(units.plot_saturation_units(res["LSTM"], title="LSTM"), Figure)
 
 
-# --- losses -------------------------------------------------------------------------------
+# --- losses ---------------------------------------------------------------------------
 
 
 def test_model_bits_sum_to_the_evaluated_loss():
@@ -294,26 +297,13 @@ def test_model_bits_errors():
         units.model_bits(model.probe(PLAY[:1]), vocab.encode(PLAY[:1]).numpy())
 
 
-def test_group_means_and_series_trace():
+def test_group_means():
     rows = units.group_means(
         np.array([1.0, 2.0, 3.0, 5.0]), ["a", "b", "a", "b"], order=["b", "a", "z"]
     )
     assert rows == [dict(group="b", mean=3.5, n=2), dict(group="a", mean=2.0, n=2)]
     with pytest.raises(ValueError, match="equal length"):
         units.group_means(np.zeros(3), ["a", "b"])
-    diff = np.linspace(-2, 2, len(PLAY))
-    tr = units.series_trace(PLAY, {"n-gram - LSTM": diff})
-    assert (
-        len(tr) == len(PLAY)
-        and tr.series("n-gram - LSTM")[:, 0, 0].tolist()
-        == diff.astype(np.float32).tolist()
-    )
-    html = text_view(tr, names=["n-gram - LSTM"], units=[0]).data
-    assert "n-gram - LSTM" in html
-    with pytest.raises(ValueError, match="shape"):
-        units.series_trace(PLAY, {"x": diff[:-1]})
-    with pytest.raises(ValueError, match="NaN"):
-        units.series_trace(PLAY, {"x": np.full(len(PLAY), np.nan)})
 
 
 def test_plot_unit_feature(no_global_changes):

@@ -12,7 +12,8 @@ from rnnviz.viz.animate import animate_states
 from rnnviz.viz.plots import MODEL_COLORS, plot_histories
 
 TEXT = "If music be"
-# The tests call frame functions directly; matplotlib warns when such an animation is never saved.
+# The tests call frame functions directly; matplotlib warns when such an animation
+# is never saved.
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Animation was deleted without rendering"
 )

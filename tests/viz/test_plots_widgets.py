@@ -1,4 +1,5 @@
-"""Plots return Figures and leave global state alone; the animation and the explorer work."""
+"""Plots return Figures and leave global state alone; the animation and the explorer
+work."""
 
 import numpy as np
 import pytest

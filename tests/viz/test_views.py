@@ -1,4 +1,5 @@
-"""The static HTML views: their inline data equals the trace, and nothing loads from outside."""
+"""The static HTML views: their inline data equals the trace or the values given,
+and nothing loads from outside."""
 
 import base64
 import json
@@ -11,7 +12,9 @@ import pytest
 import torch
 
 from rnnviz import probe
-from rnnviz.viz.views import text_view
+from rnnviz.probe import LayerTrace, Trace
+from rnnviz.viz.palette import BLUE, SERIES
+from rnnviz.viz.views import series_view, text_view
 
 TEXT = "Friends, Romans,\ncountrymen"
 
@@ -75,7 +78,104 @@ def test_view_errors():
         text_view(tr, TEXT, names=["q"])
 
 
-# --- the sampling lab's views ----------------------------------------------------------------------------------
+# --- per-character values: series_view ------------------------------------------------
+
+
+def _one_unit_trace(text, series):
+    """The values wrapped as a one-unit RNN Trace, as the old ``units.series_trace``
+    did so that ``text_view`` could show them: the reference for series_view."""
+    T, zeros = len(text), np.zeros((len(text), 1, 1), np.float32)
+    gates = {n: np.asarray(v, np.float32).reshape(T, 1, 1) for n, v in series.items()}
+    return Trace(
+        kind="RNN",
+        layers=(LayerTrace(h=zeros, gates=gates),),
+        output=zeros,
+        h_n=zeros[-1:],
+        c_n=None,
+        batch_first=False,
+        text=text,
+    )
+
+
+def test_series_view_is_the_text_view_of_the_same_values():
+    T = len(TEXT)
+    series = {
+        "bits saved": np.arange(T) / 4 - 3,  # signed, exact in float32
+        "line position": np.arange(T) % 7 / 8,
+    }
+    expected = text_view(_one_unit_trace(TEXT, series), names=list(series), units=[0])
+    got = series_view(TEXT, series, colors=dict.fromkeys(series, BLUE))
+    assert got.data == expected.data  # the same markup, script and data
+    # with one series, the default colour is the trace view's too
+    one = {"bits saved": series["bits saved"]}
+    assert (
+        series_view(TEXT, one).data
+        == text_view(_one_unit_trace(TEXT, one), names=list(one), units=[0]).data
+    )
+
+
+def test_series_view_data_decode_to_the_values():
+    rng = np.random.default_rng(0)
+    T = len(TEXT)
+    p = rng.uniform(0, 1, size=(T, 3))  # three columns: the slider offers 0, 1, 2
+    z = rng.normal(size=(T, 3))
+    html = series_view(TEXT, {"p": p, "z": z}, ranges={"p": (0, 1)}).data
+    d = _data(html)
+    assert d["text"] == TEXT and d["units"] == [0, 1, 2]
+    assert 'max="2"' in html and [s["label"] for s in d["series"].values()] == [
+        "p",
+        "z",
+    ]
+    assert [s["color"] for s in d["series"].values()] == list(SERIES[:2])
+    m = float(np.abs(z).max())
+    assert (d["series"]["p"]["lo"], d["series"]["p"]["hi"]) == (0.0, 1.0)
+    assert (d["series"]["z"]["lo"], d["series"]["z"]["hi"]) == (-m, m)
+    for name, values in (("p", p), ("z", z)):
+        s = d["series"][name]
+        q = np.frombuffer(base64.b64decode(s["b64"]), np.uint8).reshape(T, 3)
+        decoded = s["lo"] + (s["hi"] - s["lo"]) * q / 255
+        np.testing.assert_allclose(decoded, values, atol=(s["hi"] - s["lo"]) / 510)
+    # outside the given range: clipped to its ends
+    clipped = _data(series_view(TEXT, {"p": 2 * p}, ranges={"p": (0, 1)}).data)
+    q = np.frombuffer(base64.b64decode(clipped["series"]["p"]["b64"]), np.uint8)
+    np.testing.assert_array_equal(q.reshape(T, 3) == 255, 2 * p >= 1 - 1 / 510)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_series_view_script_is_valid_javascript(tmp_path):
+    html = series_view(TEXT, {"x": np.linspace(-1, 1, len(TEXT))}).data
+    script = re.search(r"<script>(.*)</script>", html, re.S).group(1)
+    path = tmp_path / "series.js"
+    path.write_text(script)
+    subprocess.run(["node", "--check", str(path)], check=True)
+
+
+def test_series_view_errors():
+    T, ok = len(TEXT), np.zeros(len(TEXT))
+    with pytest.raises(ValueError, match="non-empty str"):
+        series_view("", {"x": ok})
+    with pytest.raises(ValueError, match="non-empty mapping"):
+        series_view(TEXT, {})
+    with pytest.raises(ValueError, match=rf"shape \({T - 1},\), the text has {T}"):
+        series_view(TEXT, {"x": ok[:-1]})
+    with pytest.raises(ValueError, match="2 columns, the others 1"):
+        series_view(TEXT, {"x": ok, "y": np.zeros((T, 2))})
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        series_view(TEXT, {"x": np.full(T, np.nan)})
+    with pytest.raises(ValueError, match=r"ranges\['x'\] must be two finite"):
+        series_view(TEXT, {"x": ok}, ranges={"x": (1, 0)})
+    with pytest.raises(KeyError, match="not shown"):
+        series_view(TEXT, {"x": ok}, ranges={"y": (0, 1)})
+    with pytest.raises(TypeError, match="names must be str"):
+        series_view(TEXT, {1: ok})
+    # the inputs are left as they were
+    values = np.linspace(-1, 1, T)
+    before = values.copy()
+    series_view(TEXT, {"x": values})
+    np.testing.assert_array_equal(values, before)
+
+
+# --- the sampling lab's views ---------------------------------------------------------
 
 
 def _generations():
