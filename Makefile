@@ -36,20 +36,19 @@ book: build
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" = Darwin ]; then \
 	  $(PY) -m webbrowser -t "file://$(CURDIR)/$(HTML)" >/dev/null 2>&1 || true; fi
 
-# Unit tests and every notebook under nbval, two workers, one file per worker.
+# Unit tests, lint and format checks, and every notebook under nbval, two workers,
+# one file per worker (the options are in pyproject.toml: bare `pytest` is the same).
 test: $(STAMP)
-	$(THREADS) $(PY) -m pytest tests rnnviz chapters --ignore=tests/site --ignore=tests/browser -n 2 --dist loadfile --doctest-modules \
-	  --nbval-lax --nbval-current-env --nbval-cell-timeout=300 \
-	  --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(THREADS) $(PY) -m pytest
 
 # Checks on the built site (run after `make build`).
 test-site: $(STAMP)
-	RNNVIZ_REQUIRE_SITE=1 $(PY) -m pytest tests/site -q
+	RNNVIZ_REQUIRE_SITE=1 $(PY) -m pytest tests/site -q -n 0
 
 # The built book in headless Chromium (Debian's package; Playwright's own browser
 # download does not work here). Run after `make build`.
 test-browser: $(STAMP) chromium
-	RNNVIZ_REQUIRE_SITE=1 $(PY) -m pytest tests/browser -q
+	RNNVIZ_REQUIRE_SITE=1 $(PY) -m pytest tests/browser -q -n 0
 
 chromium:
 	@[ -n "$$RNNVIZ_CHROMIUM" ] && [ -x "$$RNNVIZ_CHROMIUM" ] || command -v chromium >/dev/null || { apt-get install -y -qq chromium || \

@@ -1,4 +1,4 @@
-"""Install and test time from a fresh clone: `make install`, then `make test`, wall time of each.
+"""Wall time of `make install`, then of `make test`, in a fresh clone.
 
 Clones the repository's committed HEAD (uncommitted changes are not in it) into
 a temporary folder (the repository stands alone: nothing outside it is needed),
@@ -38,7 +38,10 @@ def plan(skip_test: bool = False) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def clean_env(env: Mapping[str, str], root: Path) -> dict[str, str]:
-    """``env`` without this checkout's virtual environment (VIRTUAL_ENV, its bin/ on PATH) or make's flags."""
+    """``env`` without this checkout's virtual environment or make's flags.
+
+    The virtual environment is VIRTUAL_ENV and its bin/ on PATH.
+    """
     venv = os.path.realpath(env.get("VIRTUAL_ENV", root / ".venv"))
     keep = [
         p
@@ -84,7 +87,10 @@ def clone(workdir: Path) -> tuple[Path, float]:
 def run_step(
     name: str, cmd: tuple[str, ...], cwd: Path, env: Mapping[str, str], log: Path
 ) -> dict:
-    """Run one step, its output to ``log``; its wall time, exit code and, on failure, the last lines."""
+    """Run one step, its output to ``log``.
+
+    Returns its wall time, exit code and, on failure, the last lines.
+    """
     start = time.perf_counter()
     with log.open("w") as f:
         rc = subprocess.run(
@@ -111,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--dry-run",
         action="store_true",
-        help="clone and check the layout, print the commands, run nothing, write nothing",
+        help="clone and check the layout, print the commands, "
+        "run nothing, write nothing",
     )
     ap.add_argument(
         "--skip-test", action="store_true", help="only make install (several minutes)"
@@ -130,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
     if dirty:
         print(
-            "note: this checkout has uncommitted changes; the clone has only the committed HEAD",
+            "note: this checkout has uncommitted changes; "
+            "the clone has only the committed HEAD",
             flush=True,
         )
     workdir = Path(tempfile.mkdtemp(prefix="rnnviz-install-", dir=args.workdir))
@@ -153,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
             print(
-                f"{name}: {steps[-1]['seconds']:.0f} s, exit code {steps[-1]['returncode']}",
+                f"{name}: {steps[-1]['seconds']:.0f} s, "
+                f"exit code {steps[-1]['returncode']}",
                 flush=True,
             )
             if steps[-1]["returncode"] != 0:
@@ -187,8 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     test = [s for s in steps if s["name"] == "make test"]
     if test:
         print(
-            f"make test (every notebook under nbval, 2 workers): {test[0]['seconds'] / 60:.1f} min, "
-            f"{status(test[0]['seconds'], BUDGETS['book_seconds'])} against the 15 min budget of the whole book"
+            "make test (every notebook under nbval, 2 workers): "
+            f"{test[0]['seconds'] / 60:.1f} min, "
+            f"{status(test[0]['seconds'], BUDGETS['book_seconds'])} "
+            "against the 15 min budget of the whole book"
         )
     print(f"wrote {path}")
     return max((s["returncode"] for s in steps), default=0)

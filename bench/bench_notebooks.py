@@ -1,4 +1,4 @@
-"""Execution time of every notebook of the book, and of the whole book, against the budgets.
+"""Execution time of every notebook and of the whole book, against the budgets.
 
 Budgets (docs/DESIGN.md): at most 90 s per notebook, at most 15 min for the
 whole book, on 2 CPU cores. Executes each notebook of `_toc.yml` in a fresh
@@ -10,7 +10,8 @@ that first pass is the whole-book figure. Notebooks that took less than
 runs, and the median is reported. Also lists the slowest cells of the slowest
 notebooks. Prints a table and writes bench/results/notebooks.json.
 
-Run: OMP_NUM_THREADS=1 .venv/bin/python bench/bench_notebooks.py [--jobs 2] [--repeat 3] [--only lstm]
+Run: OMP_NUM_THREADS=1 .venv/bin/python bench/bench_notebooks.py
+     [--jobs 2] [--repeat 3] [--only lstm]
 """
 
 from __future__ import annotations
@@ -30,14 +31,20 @@ Cell = tuple[
 
 
 def toc_notebooks(toc: str | None = None) -> list[str]:
-    """Paths (relative to the repository) of the notebooks `_toc.yml` lists, in reading order."""
+    """Paths of the notebooks `_toc.yml` lists, in reading order.
+
+    The paths are relative to the repository.
+    """
     toc = (ROOT / "_toc.yml").read_text(encoding="utf-8") if toc is None else toc
     files = re.findall(r"^\s*-?\s*(?:root|file):\s*(\S+)", toc, flags=re.M)
     return [f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").is_file()]
 
 
 def cell_seconds(metadata: dict) -> float:
-    """A cell's execution time from the timestamps nbclient records in its metadata (0 if absent)."""
+    """A cell's execution time, from the timestamps nbclient records in its metadata.
+
+    0 if they are absent.
+    """
     ex = metadata.get("execution", {})
     start, end = ex.get("iopub.execute_input"), ex.get("shell.execute_reply")
     if not (start and end):
@@ -50,7 +57,10 @@ def cell_seconds(metadata: dict) -> float:
 
 
 def run_once(rel: str) -> tuple[float, list[Cell]]:
-    """Execute one notebook in a fresh kernel; (wall seconds, its 3 slowest code cells)."""
+    """Execute one notebook in a fresh kernel.
+
+    Returns (wall seconds, its 3 slowest code cells).
+    """
     import nbformat
     from nbclient import NotebookClient
 
@@ -78,7 +88,10 @@ def run_once(rel: str) -> tuple[float, list[Cell]]:
 
 
 def summarise(rel: str, runs: list[tuple[float, list[Cell]]]) -> dict:
-    """One notebook's row: median seconds, all runs, the slowest cells of the run nearest the median."""
+    """One notebook's row: median seconds, all runs, and slowest cells.
+
+    The slowest cells are those of the run nearest the median.
+    """
     median = statistics.median(r[0] for r in runs)
     slowest = min(runs, key=lambda r: abs(r[0] - median))[1]
     return {
@@ -93,7 +106,10 @@ def summarise(rel: str, runs: list[tuple[float, list[Cell]]]) -> dict:
 
 
 def to_repeat(first: dict[str, float], repeat: int, below: float) -> list[str]:
-    """The notebooks to run ``repeat - 1`` more times: those whose first run took under ``below`` s."""
+    """The notebooks to run ``repeat - 1`` more times.
+
+    Those whose first run took under ``below`` s.
+    """
     return [rel for rel, s in first.items() if repeat > 1 and s < below]
 
 
@@ -143,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if again:
             print(
-                f"running {len(again)} notebooks under {args.repeat_below:g} s {args.repeat - 1} more times",
+                f"running {len(again)} notebooks under {args.repeat_below:g} s "
+                f"{args.repeat - 1} more times",
                 flush=True,
             )
         extra = [p for p in again for _ in range(args.repeat - 1)]
@@ -181,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"whole book, {args.jobs} at a time: {book_wall:.0f} s wall "
-        f"({status(book_wall, BUDGETS['book_seconds'])} against 15 min); sum of medians {total:.0f} s"
+        f"({status(book_wall, BUDGETS['book_seconds'])} against 15 min); "
+        f"sum of medians {total:.0f} s"
     )
     print("slowest cells of the three slowest notebooks:")
     print(

@@ -41,7 +41,10 @@ QUICK_SIZES = ((8, 16, 4, 8),)
 def measure(
     kind: str, I: int, H: int, B: int, T: int, repeat: int, seed: int = 0
 ) -> dict:
-    """One row: times per token (microseconds), ratios and max differences for one cell and size."""
+    """One row of the table, for one cell and size.
+
+    Times per token (microseconds), ratios and max differences.
+    """
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -173,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     worst = max(max(r["max_abs_diff_output"], r["max_abs_diff_grad"]) for r in rows)
     if worst > 1e-8:
         raise AssertionError(
-            f"numpy and torch disagree by {worst:.2e} (float64): not the same computation"
+            f"numpy and torch disagree by {worst:.2e} (float64): "
+            "not the same computation"
         )
     data = result(
         "numpy",
@@ -188,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     path = write_result(data, args.out)
     print(
-        "numpy (float64, hand-written BPTT) against torch.nn, microseconds per token, one thread:"
+        "numpy (float64, hand-written BPTT) against torch.nn, "
+        "microseconds per token, one thread:"
     )
     print(table(rows))
     print(f"wrote {path}")

@@ -1,14 +1,14 @@
-"""Model quality at equal CPU time, the n-gram baseline, and the shipped checkpoints re-measured.
+"""Quality at equal CPU time, the n-gram baseline, the shipped checkpoints re-measured.
 
 One run, one model after the other, one torch thread: a character-level RNN,
-GRU and LSTM (and the Transformer of Part 5, ``rnnviz.labs.transformer.CharTransformer``,
-when that module exists) with about the same number of parameters, each
-trained by ``rnnviz.train.train`` with the same ``time_budget`` of
-``--seconds`` seconds on random windows of the training plays, then scored
-on the validation plays (bits per character). Beside them: the n-gram
-baseline of Part 1 (``rnnviz.ngram.baseline``) and the three shipped
-pretrained models, their test-play loss recomputed from the files and
-compared with the number stored in their metadata. Prints tables and writes
+GRU and LSTM (and the Transformer of Part 5,
+``rnnviz.labs.transformer.CharTransformer``, when that module exists) with
+about the same number of parameters, each trained by ``rnnviz.train.train``
+with the same ``time_budget`` of ``--seconds`` seconds on random windows of the
+training plays, then scored on the validation plays (bits per character).
+Beside them: the n-gram baseline of Part 1 (``rnnviz.ngram.baseline``) and the
+three shipped pretrained models, their test-play loss recomputed from the files
+and compared with the number stored in their metadata. Prints tables and writes
 bench/results/quality.json.
 
 Run: .venv/bin/python bench/bench_quality.py [--seconds 60] [--quick]
@@ -69,7 +69,7 @@ def charlm_parameters(
 
 
 def matched_hidden(cell: str, target: int, vocab_size: int, embed: int = EMBED) -> int:
-    """The hidden size whose one-layer CharLM has the parameter count closest to ``target``."""
+    """The hidden size giving a one-layer CharLM closest to ``target`` parameters."""
     if target < 1:
         raise ValueError(f"target must be a positive parameter count, got {target!r}")
     return min(
@@ -81,7 +81,10 @@ def matched_hidden(cell: str, target: int, vocab_size: int, embed: int = EMBED) 
 def matched_d_model(
     target: int, make: Callable[[int], nn.Module], multiple: int
 ) -> tuple[int, int]:
-    """(d_model, parameters): the multiple of ``multiple`` whose model from ``make`` is closest to ``target``."""
+    """(d_model, parameters) of the model from ``make`` closest to ``target`` in size.
+
+    d_model runs over the multiples of ``multiple``.
+    """
     best = None
     for d in range(multiple, 1025, multiple):
         n = sum(p.numel() for p in make(d).parameters())
@@ -97,9 +100,10 @@ def matched_d_model(
 def evaluate_windows(
     model: nn.Module, ids: Tensor, context: int, batch_size: int = 16
 ) -> float:
-    """Mean cross-entropy (nats/char) over ``ids`` cut into non-overlapping windows of ``context``.
+    """Mean cross-entropy (nats/char) over ``ids``, in non-overlapping windows.
 
-    For models without a recurrent state (the Transformer): each window starts afresh.
+    The windows are ``context`` characters long. For models without a recurrent
+    state (the Transformer): each window starts afresh.
     """
     n = (ids.numel() - 1) // context
     if n < 1:
@@ -159,7 +163,7 @@ def train_one(
     seconds: float,
     d_model: int | None = None,
 ) -> dict:
-    """Train for ``seconds`` of wall time (one thread), then score the validation text."""
+    """Train for ``seconds`` (wall time, one thread), then score the validation text."""
     cpu, wall = time.process_time(), time.perf_counter()
     hist = train(
         model,
@@ -197,7 +201,10 @@ def train_one(
 
 
 def remeasure_checkpoints(test_text: str, quick: bool) -> list[dict]:
-    """Each shipped checkpoint: hash, stored test loss, and the test loss recomputed from the file."""
+    """Each shipped checkpoint: hash, stored test loss, and recomputed test loss.
+
+    The test loss is recomputed from the checkpoint file.
+    """
     rows = []
     for cell in ("rnn", "gru", "lstm"):
         start = time.perf_counter()
@@ -235,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--quick",
         action="store_true",
-        help=f"2 s per model, {QUICK_CHARS:,} held-out characters: a smoke test, not a measurement",
+        help=f"2 s per model, {QUICK_CHARS:,} held-out characters: "
+        "a smoke test, not a measurement",
     )
     ap.add_argument(
         "--out", default=None, help="output JSON (default bench/results/quality.json)"

@@ -1,4 +1,4 @@
-"""What every benchmark script shares: the machine, the budgets, the table, the JSON file.
+"""What the benchmark scripts share: the machine, the budgets, the table, the JSON file.
 
 Every result file in ``bench/results/`` is one JSON object with at least the keys
 of :data:`COMMON_KEYS` (``schema``, ``benchmark``, ``date``, ``machine``,
@@ -60,7 +60,10 @@ REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
 
 
 def cpu_model(cpuinfo: str | None = None) -> str:
-    """The CPU's model name from /proc/cpuinfo (or ``cpuinfo`` text), else what platform knows."""
+    """The CPU's model name from /proc/cpuinfo, else what platform knows.
+
+    ``cpuinfo``, if given, is read instead of /proc/cpuinfo.
+    """
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text(
@@ -76,7 +79,7 @@ def cpu_model(cpuinfo: str | None = None) -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU model, cores, Python, torch and numpy versions, OS, and the load average now."""
+    """CPU model, cores, Python, torch and numpy versions, OS, the load average now."""
     versions = {}
     for name in ("torch", "numpy"):
         try:
@@ -112,7 +115,7 @@ def describe_machine(machine: Mapping[str, Any]) -> str:
 def result(
     benchmark: str, payload: Mapping[str, Any], *, quick: bool = False
 ) -> dict[str, Any]:
-    """``payload`` with the common keys in front: schema, benchmark, date, machine, quick."""
+    """The common keys (schema, benchmark, date, machine, quick), then ``payload``."""
     if benchmark not in REQUIRED_KEYS:
         raise ValueError(
             f"unknown benchmark {benchmark!r}; known: {sorted(REQUIRED_KEYS)}"
@@ -132,7 +135,10 @@ def result(
 
 
 def validate(benchmark: str, data: Any) -> list[str]:
-    """The ways ``data`` falls short of the schema of ``benchmark`` (empty if it conforms)."""
+    """The ways ``data`` falls short of the schema of ``benchmark``.
+
+    Empty if it conforms.
+    """
     if not isinstance(data, Mapping):
         return [f"expected a JSON object, got {type(data).__name__}"]
     errors = [
@@ -156,7 +162,10 @@ def validate(benchmark: str, data: Any) -> list[str]:
 
 
 def write_result(data: Mapping[str, Any], out: str | Path | None = None) -> Path:
-    """Write a :func:`result` to ``out`` (default ``bench/results/<benchmark>.json``); return the path."""
+    """Write a :func:`result` to ``out``; return the path.
+
+    ``out`` defaults to ``bench/results/<benchmark>.json``.
+    """
     path = Path(out) if out is not None else RESULTS / f"{data['benchmark']}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -183,7 +192,8 @@ def format_table(
     """
     if any(len(r) != len(headers) for r in rows):
         raise ValueError(
-            f"every row needs {len(headers)} cells, got lengths {sorted({len(r) for r in rows})}"
+            f"every row needs {len(headers)} cells, "
+            f"got lengths {sorted({len(r) for r in rows})}"
         )
     cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
     numeric = [

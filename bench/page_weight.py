@@ -26,7 +26,10 @@ IMG = re.compile(r"""<img[^>]*\ssrc="([^"]+)\"""")
 
 
 def page_weight(page: Path) -> int:
-    """Bytes of the page plus its local images (shared theme files are counted once, in the site)."""
+    """Bytes of the page plus its local images.
+
+    Shared theme files are not counted here but once, in the site.
+    """
     html = page.read_text(encoding="utf-8")
     size = page.stat().st_size
     for src in set(IMG.findall(html)):

@@ -1,4 +1,4 @@
-"""Make the next `make build` execute the results page again, so it shows the new bench/results.
+"""Make the next `make build` execute the results page again, to show new bench/results.
 
 The book builds with ``execute_notebooks: cache``: a notebook whose code did
 not change is neither re-read by Sphinx nor executed again, so after the
@@ -21,7 +21,10 @@ CACHE = ROOT / "_build" / ".jupyter_cache"
 
 
 def forget(page: Path = PAGE, cache: Path = CACHE) -> int:
-    """Remove ``page``'s records from the jupyter-cache at ``cache`` and touch it; the number removed."""
+    """Remove ``page``'s records from the jupyter-cache at ``cache`` and touch it.
+
+    Returns the number of records removed.
+    """
     removed = 0
     if cache.is_dir():
         from jupyter_cache import get_cache
@@ -41,7 +44,8 @@ def main() -> int:
         print(f"no results page at {PAGE}", file=sys.stderr)
         return 1
     print(
-        f"{PAGE.relative_to(ROOT)}: {forget()} cached execution(s) removed; the next build executes it"
+        f"{PAGE.relative_to(ROOT)}: {forget()} cached execution(s) removed; "
+        "the next build executes it"
     )
     return 0
 

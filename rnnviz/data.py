@@ -157,6 +157,18 @@ def check_ids(ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
     return ids.long()
 
 
+def check_stream(name: str, ids: torch.Tensor) -> None:
+    """Raise unless ``ids`` is a 1-D int64 tensor (N,) of at least 2 character ids."""
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 1 or ids.dtype != torch.int64:
+        raise ValueError(
+            f"{name} must be a 1-D int64 tensor of character ids (use Vocab.encode)"
+        )
+    if ids.numel() < 2:
+        raise ValueError(
+            f"{name} has {ids.numel()} character(s): need at least 2 to predict one"
+        )
+
+
 def _check_args(ids: torch.Tensor, batch_size: int, seq_len: int) -> None:
     if not isinstance(ids, torch.Tensor):
         raise ValueError(f"ids must be a torch.Tensor, got {type(ids).__name__}")

@@ -29,8 +29,8 @@ import torch
 from torch import Tensor, nn
 
 from rnnviz._checks import positive_int
-from rnnviz.data import num_stream_batches, stream_batches
-from rnnviz.train import History, _check_ids, evaluate, fit
+from rnnviz.data import check_stream, num_stream_batches, stream_batches
+from rnnviz.train import History, evaluate, fit
 
 State = Tensor | tuple | list | None  # h (layers, B, H), or (h, c) for an LSTM
 STATE_MODES = ("carry", "reset")
@@ -137,9 +137,9 @@ def train_stateful(
     :class:`rnnviz.train.DivergedError` (a ``FloatingPointError``) at the first
     non-finite loss or gradient norm. See :func:`rnnviz.train.fit`.
     """
-    _check_ids("train_ids", train_ids)
+    check_stream("train_ids", train_ids)
     if valid_ids is not None:
-        _check_ids("valid_ids", valid_ids)
+        check_stream("valid_ids", valid_ids)
     for name, v in (
         ("batch_size", batch_size),
         ("seq_len", seq_len),

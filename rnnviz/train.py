@@ -31,7 +31,7 @@ from rnnviz._checks import (
     positive_int,
     seeded,
 )
-from rnnviz.data import random_windows, stream_batches
+from rnnviz.data import check_stream, random_windows, stream_batches
 
 LN2 = math.log(2.0)
 CLIP_MODES = ("norm", "value", None)
@@ -160,17 +160,6 @@ class _Schedule:
             g["lr"] = lr * f
 
 
-def _check_ids(name: str, ids: Tensor) -> None:
-    if not isinstance(ids, Tensor) or ids.dim() != 1 or ids.dtype != torch.int64:
-        raise ValueError(
-            f"{name} must be a 1-D int64 tensor of character ids (use Vocab.encode)"
-        )
-    if ids.numel() < 2:
-        raise ValueError(
-            f"{name} has {ids.numel()} character(s): need at least 2 to predict one"
-        )
-
-
 @torch.no_grad()
 def evaluate(
     model: nn.Module, ids: Tensor, *, batch_size: int = 16, seq_len: int = 256
@@ -182,7 +171,7 @@ def evaluate(
     predicted with its full left context in that stream. The windows go to
     the device of the model's parameters.
     """
-    _check_ids("ids", ids)
+    check_stream("ids", ids)
     batch_size = max(1, min(batch_size, (ids.numel() - 1) // 2))
     device = next(model.parameters(), ids).device
     was_training = model.training
@@ -409,9 +398,9 @@ def train(
     learning rate at every step. Windows and dropout masks are drawn from
     ``seed``; the global random state is left as it was. See :func:`fit`.
     """
-    _check_ids("train_ids", train_ids)
+    check_stream("train_ids", train_ids)
     if valid_ids is not None:
-        _check_ids("valid_ids", valid_ids)
+        check_stream("valid_ids", valid_ids)
     for name, v in (("batch_size", batch_size), ("seq_len", seq_len)):
         positive_int(name, v)
     gen = torch.Generator().manual_seed(seed)

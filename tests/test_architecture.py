@@ -28,7 +28,7 @@ MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
 def _imports(path: Path) -> tuple[set[str], list[str]]:
-    """(rnnviz modules imported at module level, rnnviz imports made inside a function)."""
+    """(rnnviz modules imported at module level, rnnviz imports inside a function)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     top: set[str] = set()
     nested: list[str] = []
@@ -43,11 +43,14 @@ def _imports(path: Path) -> tuple[set[str], list[str]]:
             out = {m if m in MODULES else node.module for m in out}
         return {m for m in out if m == "rnnviz" or m.startswith("rnnviz.")}
 
+    def type_checking(node: ast.AST) -> bool:
+        return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
     def visit(node: ast.AST, in_function: bool, in_type_checking: bool) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 visit(child, True, in_type_checking)
-            elif isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+            elif type_checking(child):
                 visit(child, in_function, True)  # never executed: not an edge
             elif isinstance(child, (ast.Import, ast.ImportFrom)):
                 found = targets(child)
@@ -76,7 +79,9 @@ def test_no_rnnviz_module_imports_another_inside_a_function():
 
 
 def test_the_import_graph_has_no_cycle():
-    edges = {m: {t for t in top if t in MODULES and t != m} for m, (top, _) in GRAPH.items()}
+    edges = {
+        m: {t for t in top if t in MODULES and t != m} for m, (top, _) in GRAPH.items()
+    }
     state: dict[str, int] = {}
     stack: list[str] = []
 
@@ -108,7 +113,9 @@ def test_the_core_never_imports_the_labs_or_the_drawing():
 
 def test_the_drawing_never_imports_the_labs():
     viz = [m for m in MODULES if m.startswith("rnnviz.viz")]
-    bad = {m: sorted(t for t in GRAPH[m][0] if t.startswith("rnnviz.labs")) for m in viz}
+    bad = {
+        m: sorted(t for t in GRAPH[m][0] if t.startswith("rnnviz.labs")) for m in viz
+    }
     assert not {m: t for m, t in bad.items() if t}
 
 
@@ -116,7 +123,9 @@ def test_at_most_two_files_step_an_optimizer():
     stepping = sorted(
         str(p.relative_to(ROOT))
         for p in MODULES.values()
-        if re.search(r"\b(opt|optimizer|optim)\w*\.step\(\)", p.read_text(encoding="utf-8"))
+        if re.search(
+            r"\b(opt|optimizer|optim)\w*\.step\(\)", p.read_text(encoding="utf-8")
+        )
     )
     assert 1 <= len(stepping) <= 2, f"one training loop, not {stepping}"
 
@@ -140,7 +149,38 @@ def test_notebooks_name_colours_from_the_palette_and_fit_the_page(path):
             if len(line) > MAX_LINE:
                 long_lines.append(line)
     assert not hexes, f"hex colours (use rnnviz.viz.palette): {hexes}"
-    assert not long_lines, f"{len(long_lines)} code lines over {MAX_LINE}: {long_lines[:3]}"
+    assert not long_lines, (
+        f"{len(long_lines)} code lines over {MAX_LINE}: {long_lines[:3]}"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_glue_bookkeeping_stays_out_of_the_page(path):
+    """glue(..., display=False) only in cells tagged remove-cell (still executed)."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    shown = [
+        "".join(c["source"])
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+        and "remove-cell" not in c.get("metadata", {}).get("tags", [])
+    ]
+    calls = [
+        line.strip()
+        for source in shown
+        for line in source.splitlines()
+        if re.match(r"\s*glue\(", line)
+    ]
+    assert not calls, f"{len(calls)} glue calls in visible cells: {calls[:3]}"
+    hidden = sum(
+        "".join(c["source"]).count("glue(")
+        for c in nb["cells"]
+        if "remove-cell" in c.get("metadata", {}).get("tags", [])
+    )
+    prose = "".join(
+        "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"
+    )
+    if "{glue:" in prose:  # the values the prose shows are still glued, in hidden cells
+        assert hidden > 0
 
 
 def _tracked_files() -> list[Path]:
@@ -149,11 +189,10 @@ def _tracked_files() -> list[Path]:
             ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
         ).stdout
         files = [ROOT / f for f in out.decode().split("\0") if f]
-    except (OSError, subprocess.CalledProcessError):  # not a git checkout: walk the tree
+    except (OSError, subprocess.CalledProcessError):
+        # not a git checkout: walk the tree
         skip = {".git", ".venv", "_build"}
-        files = [
-            p for p in ROOT.rglob("*") if p.is_file() and not skip & set(p.parts)
-        ]
+        files = [p for p in ROOT.rglob("*") if p.is_file() and not skip & set(p.parts)]
     return [p for p in files if p.is_file()]
 
 

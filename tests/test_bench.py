@@ -1,4 +1,7 @@
-"""The benchmark scripts' pure parts: tables, result schema, budgets, helpers (fast, no benchmark run)."""
+"""The benchmark scripts' pure parts: tables, result schema, budgets, helpers.
+
+Fast: no benchmark is run.
+"""
 
 import json
 import math
@@ -51,7 +54,10 @@ def test_table_rejects_ragged_rows():
 
 
 def test_cpu_model_reads_proc_cpuinfo_text():
-    text = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu\n"
+    text = (
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\n"
+        "model name\t: AMD EPYC 7B13\nflags\t\t: fpu\n"
+    )
     assert benchlib.cpu_model(text) == "AMD EPYC 7B13"
     assert benchlib.cpu_model("processor : 0\n")  # falls back to something non-empty
 
@@ -145,7 +151,10 @@ def test_budgets_are_those_of_the_design_document():
 
 
 def test_results_page_reads_the_schema_the_scripts_write():
-    """The page keeps its own copy of the schema (it imports nothing from bench/): its check output must match."""
+    """The page keeps its own copy of the schema: its check output must match.
+
+    The page imports nothing from bench/.
+    """
     nb = json.loads(PAGE.read_text(encoding="utf-8"))
     checked = [
         c
@@ -258,7 +267,8 @@ def test_evaluate_windows_is_the_mean_cross_entropy_of_the_windows():
 def test_toc_notebooks_keeps_existing_notebooks_in_order():
     toc = (
         "root: intro\nparts:\n  - chapters:\n    - file: chapters/01-background/index\n"
-        "      sections:\n      - file: chapters/01-background/ngram\n      - file: chapters/01-background/history\n"
+        "      sections:\n      - file: chapters/01-background/ngram\n"
+        "      - file: chapters/01-background/history\n"
     )
     assert bench_notebooks.toc_notebooks(toc) == [
         "chapters/01-background/ngram.ipynb",

@@ -26,13 +26,13 @@ from torch import Tensor
 
 from rnnviz._checks import positive_int
 from rnnviz.labs.seq2seq import (
-    _ONES,
-    _TENS,
+    ONES,
+    TENS,
     PairVocab,
     Seq2Seq,
-    _pad,
     greedy_decode,
     number_words,
+    pad_rows,
 )
 from rnnviz.viz.palette import BLUE, VERMILLION
 from rnnviz.viz.plots import new_axes, show_char
@@ -77,7 +77,7 @@ def collect_attention(
     model.eval()
     try:
         hyps, alphas = greedy_decode(
-            model, _pad(encoded), torch.tensor([len(e) for e in encoded]), max_len
+            model, pad_rows(encoded), torch.tensor([len(e) for e in encoded]), max_len
         )
     finally:
         model.train(was_training)
@@ -131,16 +131,16 @@ def aligned_positions(source: str, target: str) -> list[tuple[int, ...]]:
     where = [k for k, ch in enumerate(source) if ch != ","][::-1]
     words: list[tuple[str, tuple[int, ...]]] = []
     if n >= 1000:
-        words += [(_ONES[n // 1000], (where[3],)), ("thousand", (where[3],))]
+        words += [(ONES[n // 1000], (where[3],)), ("thousand", (where[3],))]
     if n % 1000 >= 100:
-        words += [(_ONES[n % 1000 // 100], (where[2],)), ("hundred", (where[2],))]
+        words += [(ONES[n % 1000 // 100], (where[2],)), ("hundred", (where[2],))]
     r = n % 100
     if r >= 20:
-        words.append((_TENS[r // 10] + ("-" if r % 10 else ""), (where[1],)))
+        words.append((TENS[r // 10] + ("-" if r % 10 else ""), (where[1],)))
     elif r >= 10:
-        words.append((_ONES[r], (where[1], where[0])))
+        words.append((ONES[r], (where[1], where[0])))
     if (r % 10 and r not in range(10, 20)) or n == 0:
-        words.append((_ONES[r % 10], (where[0],)))
+        words.append((ONES[r % 10], (where[0],)))
     out: list[tuple[int, ...]] = []
     for k, (word, pos) in enumerate(words):
         joiner = k > 0 and not words[k - 1][0].endswith("-")

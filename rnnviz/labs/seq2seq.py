@@ -41,11 +41,13 @@ SPECIALS = ("<pad>", "<bos>", "<eos>")
 
 # --- the task -------------------------------------------------------------------------
 
-_ONES = (
+#: English words for 0 to 19, indexed by the number.
+ONES = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen "
     "fourteen fifteen sixteen seventeen eighteen nineteen"
 ).split()
-_TENS = (
+#: English words for the tens, indexed by the tens digit ("" below 20).
+TENS = (
     "",
     "",
     "twenty",
@@ -68,11 +70,11 @@ def number_words(n: int) -> str:
     if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < 1_000_000:
         raise ValueError(f"n must be an int in 0..999,999, got {n!r}")
     if n < 20:
-        return _ONES[n]
+        return ONES[n]
     if n < 100:
-        return _TENS[n // 10] + (f"-{_ONES[n % 10]}" if n % 10 else "")
+        return TENS[n // 10] + (f"-{ONES[n % 10]}" if n % 10 else "")
     if n < 1000:
-        return f"{_ONES[n // 100]} hundred" + (
+        return f"{ONES[n // 100]} hundred" + (
             f" {number_words(n % 100)}" if n % 100 else ""
         )
     return f"{number_words(n // 1000)} thousand" + (
@@ -181,7 +183,8 @@ class Batch:
     mask: Tensor  # (B, T) bool, True at real target positions (including <eos>)
 
 
-def _pad(rows: list[list[int]]) -> Tensor:
+def pad_rows(rows: list[list[int]]) -> Tensor:
+    """Rows of ids, right-padded with ``PAD`` to the longest: (rows, max length)."""
     out = torch.full((len(rows), max(map(len, rows))), PAD, dtype=torch.long)
     for k, r in enumerate(rows):
         out[k, : len(r)] = torch.tensor(r)
@@ -196,9 +199,16 @@ def collate(
         raise ValueError("no pairs to collate")
     src = [src_vocab.encode(s) for s, _ in pairs]
     tgt = [tgt_vocab.encode(t) for _, t in pairs]
-    tgt_in, tgt_out = _pad([[BOS] + t for t in tgt]), _pad([t + [EOS] for t in tgt])
+    tgt_in, tgt_out = (
+        pad_rows([[BOS] + t for t in tgt]),
+        pad_rows([t + [EOS] for t in tgt]),
+    )
     return Batch(
-        _pad(src), torch.tensor([len(s) for s in src]), tgt_in, tgt_out, tgt_out != PAD
+        pad_rows(src),
+        torch.tensor([len(s) for s in src]),
+        tgt_in,
+        tgt_out,
+        tgt_out != PAD,
     )
 
 
@@ -613,7 +623,10 @@ def translate(
             for k in range(0, len(encoded), batch_size):
                 chunk = encoded[k : k + batch_size]
                 hyps += greedy_decode(
-                    model, _pad(chunk), torch.tensor([len(c) for c in chunk]), max_len
+                    model,
+                    pad_rows(chunk),
+                    torch.tensor([len(c) for c in chunk]),
+                    max_len,
                 )[0]
         else:
             hyps = []
@@ -621,7 +634,7 @@ def translate(
                 chunk = encoded[k : k + batch_size]
                 hyps += beam_decode_batch(
                     model,
-                    _pad(chunk),
+                    pad_rows(chunk),
                     torch.tensor([len(c) for c in chunk]),
                     beam_width,
                     max_len,

@@ -32,8 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnviz._checks import positive_int, probability, seeded
-from rnnviz.data import Vocab, check_ids
-from rnnviz.train import _check_ids
+from rnnviz.data import Vocab, check_ids, check_stream
 
 # Keys and values kept per layer during generation, each (B, heads, t, d_head).
 Cache = list[tuple[Tensor, Tensor]]
@@ -367,7 +366,7 @@ def evaluate_windows(
     scored. Every target from position ``window - stride + 1`` on is scored exactly
     once, with between ``window - stride`` and ``window - 1`` characters before it.
     """
-    _check_ids("ids", ids)
+    check_stream("ids", ids)
     for name, val in (
         ("window", window),
         ("stride", stride),

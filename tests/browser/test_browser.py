@@ -93,7 +93,8 @@ def test_page_renders_offline_without_errors(chromium, base_url, path):
     try:
         assert not errors, f"JavaScript errors on {path}: {errors}"
         broken = page.evaluate(
-            "Array.from(document.images).filter(i => i.src && (!i.complete || i.naturalWidth === 0)"
+            "Array.from(document.images).filter(i => i.src"
+            " && (!i.complete || i.naturalWidth === 0)"
             " && !i.id.startsWith('_anim_img')).map(i => i.src)"
         )
         assert not broken, f"images that did not load on {path}: {broken}"
@@ -205,7 +206,10 @@ def test_every_sampling_lab_switches_between_generations(chromium, base_url, pat
 
 
 def test_search_finds_pages_offline(chromium, base_url):
-    """The search box works from the static site: Sphinx's index, no server, no network."""
+    """The search box works from the static site.
+
+    Sphinx's index, no server, no network.
+    """
     page, errors, _ = _open(chromium, base_url, "intro")
     try:
         box = page.locator('input[name="q"]').first

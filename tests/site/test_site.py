@@ -120,7 +120,8 @@ def test_figures_are_numbered_and_every_reference_resolves():
         captions = re.findall(r'<span class="caption-number">Fig\. (\d+) </span>', html)
         refs = re.findall(r'<span class="std std-numref">Fig\. (\d+)</span>', html)
         assert set(refs) <= set(captions), (
-            f"{page.name}: references to figures {set(refs) - set(captions)} that it lacks"
+            f"{page.name}: references to figures {set(refs) - set(captions)} "
+            "that it lacks"
         )
         named += len(captions)
     assert named >= 19, f"only {named} numbered figures in the book"
