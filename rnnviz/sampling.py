@@ -47,7 +47,7 @@ from rnnviz.data import UnknownCharacterError, Vocab
 from rnnviz.protocols import CharModel, check_char_model
 
 STRATEGIES = ("greedy", "temperature", "top-k", "top-p")
-#: The settings of the sampling lab: (label, keyword arguments of :func:`generate`).
+#: Settings of the sampling lab, pairs (label, keyword arguments of :func:`generate`).
 LAB_SETTINGS: tuple[tuple[str, dict], ...] = (
     ("greedy", dict(strategy="greedy")),
     ("T = 0.5", dict(strategy="temperature", temperature=0.5)),

@@ -270,7 +270,7 @@ def fit(
     checked after each evaluation during training, ends training early, as
     does ``time_budget`` (seconds).
 
-    The loop runs inside :func:`rnnviz._checks.seeded` (``seed`` draws the
+    The loop runs inside ``rnnviz._checks.seeded(seed)`` (``seed`` draws the
     dropout masks; the global random state is left as it was); batches come
     from generators the caller seeds. Raises :class:`DivergedError` at the
     first non-finite loss or gradient norm. The model is left in eval mode.

@@ -248,7 +248,7 @@ def series_view(
     character of ``text``, or (T, U) for U columns offered by the slider
     (numbered 0..U-1; the same U for every series). A series' colour scale is
     ``ranges[name]`` if given, else symmetric around 0 (``-max|v|..max|v|``,
-    negative values in :data:`~rnnviz.viz.palette.NEGATIVE`); its colour is
+    negative values in ``palette.NEGATIVE``); its colour is
     ``colors[name]`` (any matplotlib colour) if given, else the next of
     :data:`~rnnviz.viz.palette.SERIES`. Hovering a character shows its value.
     """
