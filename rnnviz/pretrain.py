@@ -48,44 +48,28 @@ from rnnviz.models import CharLM
 from rnnviz.tbptt import train_stateful
 from rnnviz.train import bits, cosine_schedule, evaluate
 
+
+def _config(dropout: float, steps: int, lr: float) -> dict[str, dict[str, Any]]:
+    """The shared shape (2 x 512, TBPTT over 64 streams x 128), one model's knobs."""
+    return dict(
+        model=dict(hidden_size=512, num_layers=2, embed_size=64, dropout=dropout),
+        train=dict(
+            steps=steps,
+            batch_size=64,
+            seq_len=128,
+            lr=lr,
+            clip=1.0,
+            warmup=100,
+            final=0.05,
+        ),
+    )
+
+
 #: Model and training configuration of each pretrained model.
 CONFIGS: dict[str, dict[str, Any]] = {
-    "lstm": dict(
-        model=dict(hidden_size=512, num_layers=2, embed_size=64, dropout=0.2),
-        train=dict(
-            steps=2200,
-            batch_size=64,
-            seq_len=128,
-            lr=2e-3,
-            clip=1.0,
-            warmup=100,
-            final=0.05,
-        ),
-    ),
-    "gru": dict(
-        model=dict(hidden_size=512, num_layers=2, embed_size=64, dropout=0.2),
-        train=dict(
-            steps=1200,
-            batch_size=64,
-            seq_len=128,
-            lr=2e-3,
-            clip=1.0,
-            warmup=100,
-            final=0.05,
-        ),
-    ),
-    "rnn": dict(
-        model=dict(hidden_size=512, num_layers=2, embed_size=64, dropout=0.1),
-        train=dict(
-            steps=2400,
-            batch_size=64,
-            seq_len=128,
-            lr=1e-3,
-            clip=1.0,
-            warmup=100,
-            final=0.05,
-        ),
-    ),
+    "lstm": _config(dropout=0.2, steps=2200, lr=2e-3),
+    "gru": _config(dropout=0.2, steps=1200, lr=2e-3),
+    "rnn": _config(dropout=0.1, steps=2400, lr=1e-3),
 }
 #: The time each run may take on 2 CPU cores, in seconds.
 BUDGET_SECONDS = {"lstm": 3600, "gru": 1800, "rnn": 1800}
