@@ -618,27 +618,15 @@ def translate(
     was_training = model.training
     model.eval()
     try:
-        if beam_width is None:
-            hyps = []
-            for k in range(0, len(encoded), batch_size):
-                chunk = encoded[k : k + batch_size]
-                hyps += greedy_decode(
-                    model,
-                    pad_rows(chunk),
-                    torch.tensor([len(c) for c in chunk]),
-                    max_len,
-                )[0]
-        else:
-            hyps = []
-            for k in range(0, len(encoded), batch_size):
-                chunk = encoded[k : k + batch_size]
+        hyps = []
+        for k in range(0, len(encoded), batch_size):
+            chunk = encoded[k : k + batch_size]
+            src, lengths = pad_rows(chunk), torch.tensor([len(c) for c in chunk])
+            if beam_width is None:
+                hyps += greedy_decode(model, src, lengths, max_len)[0]
+            else:
                 hyps += beam_decode_batch(
-                    model,
-                    pad_rows(chunk),
-                    torch.tensor([len(c) for c in chunk]),
-                    beam_width,
-                    max_len,
-                    length_penalty,
+                    model, src, lengths, beam_width, max_len, length_penalty
                 )
     finally:
         model.train(was_training)
