@@ -20,6 +20,7 @@ the hashes of the shipped files are pinned in :data:`PRETRAINED_SHA256`, and
     python -m rnnviz.pretrain lstm --threads 2 --out /tmp/ckpt
     python -m rnnviz.pretrain gru --steps 20 --out /tmp/smoke   # a smoke test
     python -m rnnviz.pretrain lstm --device cuda --out /tmp/gpu  # untested here
+    python -m rnnviz.pretrain --page --threads 1   # the page models (rnnviz.web)
 """
 
 from __future__ import annotations
@@ -49,10 +50,14 @@ from rnnviz.tbptt import train_stateful
 from rnnviz.train import bits, cosine_schedule, evaluate
 
 
-def _config(dropout: float, steps: int, lr: float) -> dict[str, dict[str, Any]]:
-    """The shared shape (2 x 512, TBPTT over 64 streams x 128), one model's knobs."""
+def _config(
+    dropout: float, steps: int, lr: float, hidden: int = 512, embed: int = 64
+) -> dict[str, dict[str, Any]]:
+    """The shared shape (2 layers, TBPTT over 64 streams x 128), one model's knobs."""
     return dict(
-        model=dict(hidden_size=512, num_layers=2, embed_size=64, dropout=dropout),
+        model=dict(
+            hidden_size=hidden, num_layers=2, embed_size=embed, dropout=dropout
+        ),
         train=dict(
             steps=steps,
             batch_size=64,
@@ -71,8 +76,18 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "gru": _config(dropout=0.2, steps=1200, lr=2e-3),
     "rnn": _config(dropout=0.1, steps=2400, lr=1e-3),
 }
+#: The page models (2 x 256): the models the online book runs in JavaScript
+#: (:mod:`rnnviz.web`), small enough that all three download together within the
+#: 4 MB budget of one live view. Same steps and data for all three; each cell
+#: keeps the learning rate tuned for its shipped model.
+PAGE_CONFIGS: dict[str, dict[str, Any]] = {
+    cell: _config(dropout=0.1, steps=2000, lr=lr, hidden=256, embed=32)
+    for cell, lr in (("lstm", 2e-3), ("gru", 2e-3), ("rnn", 1e-3))
+}
 #: The time each run may take on 2 CPU cores, in seconds.
 BUDGET_SECONDS = {"lstm": 3600, "gru": 1800, "rnn": 1800}
+#: The time each page model's run may take on one CPU core, in seconds.
+PAGE_BUDGET_SECONDS = {"lstm": 1200, "gru": 1200, "rnn": 600}
 SEED = 1234
 EVAL_EVERY = 200
 
@@ -89,8 +104,12 @@ def checkpoint_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "checkpoints"
 
 
-def checkpoint_path(cell: str, out: str | Path | None = None) -> Path:
-    return Path(out or checkpoint_dir()) / f"charlm-{cell}.pt"
+def checkpoint_path(
+    cell: str, out: str | Path | None = None, *, page: bool = False
+) -> Path:
+    """Where the checkpoint of ``cell`` is written (``charlm-lstm.pt``; the page
+    models' names end in ``-page``)."""
+    return Path(out or checkpoint_dir()) / f"charlm-{cell}{'-page' if page else ''}.pt"
 
 
 def load_pretrained(cell: str) -> Checkpoint:
@@ -117,9 +136,10 @@ def pretrain(
     threads: int = 2,
     progress: bool = True,
     device: str = "cpu",
+    page: bool = False,
 ) -> Path:
-    """Train one model as configured in :data:`CONFIGS`, write its checkpoint, return
-    the path.
+    """Train one model as configured in :data:`CONFIGS` (or, with ``page``, in
+    :data:`PAGE_CONFIGS`), write its checkpoint, return the path.
 
     ``steps`` overrides the configured step count (for smoke tests; the
     schedule is stretched to it). Sets torch's thread count to ``threads``.
@@ -129,7 +149,7 @@ def pretrain(
     """
     if cell not in CONFIGS:
         raise ValueError(f"cell must be one of {sorted(CONFIGS)}, got {cell!r}")
-    cfg = CONFIGS[cell]
+    cfg = (PAGE_CONFIGS if page else CONFIGS)[cell]
     tcfg = dict(cfg["train"])
     if steps is not None:
         tcfg["steps"] = positive_int("steps", steps)
@@ -179,7 +199,8 @@ def pretrain(
         "parameters": model.num_parameters(),
         "steps": hist.step[-1],
         "seconds": round(seconds, 1),
-        "budget_seconds": BUDGET_SECONDS[cell],
+        "budget_seconds": (PAGE_BUDGET_SECONDS if page else BUDGET_SECONDS)[cell],
+        "page": page,
         "characters_seen": hist.step[-1] * tcfg["batch_size"] * tcfg["seq_len"],
         "valid_nats": valid,
         "valid_bpc": bits(valid),
@@ -200,7 +221,7 @@ def pretrain(
             "seconds": [round(s, 2) for s in _thin(hist.seconds, 10)],
         },
     }
-    path = checkpoint_path(cell, out)
+    path = checkpoint_path(cell, out, page=page)
     digest = save_checkpoint(path, model, vocab, meta, dtype=torch.float16)
     print(
         json.dumps(
@@ -247,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--device", default="cpu", help="where to train, e.g. cuda (default cpu)"
     )
+    ap.add_argument(
+        "--page",
+        action="store_true",
+        help="train the small page models (PAGE_CONFIGS) instead",
+    )
     args = ap.parse_args(argv)
     for cell in args.cells:
         pretrain(
@@ -256,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads,
             progress=not args.quiet,
             device=args.device,
+            page=args.page,
         )
     return 0
 
