@@ -66,6 +66,7 @@ bench: build
 	$(THREADS) $(PY) bench/bench_notebooks.py --jobs 2 --repeat 3 --repeat-below 20
 	-$(PY) bench/page_weight.py
 	$(if $(BENCH_INSTALL),$(PY) bench/bench_install.py,@echo "install + test from a fresh clone skipped: make bench BENCH_INSTALL=1")
+	$(THREADS) $(PY) bench/bench_live.py
 	$(PY) bench/refresh_page.py
 	$(MAKE) build
 

@@ -55,9 +55,7 @@ def _config(
 ) -> dict[str, dict[str, Any]]:
     """The shared shape (2 layers, TBPTT over 64 streams x 128), one model's knobs."""
     return dict(
-        model=dict(
-            hidden_size=hidden, num_layers=2, embed_size=embed, dropout=dropout
-        ),
+        model=dict(hidden_size=hidden, num_layers=2, embed_size=embed, dropout=dropout),
         train=dict(
             steps=steps,
             batch_size=64,
@@ -99,6 +97,13 @@ PRETRAINED_SHA256: dict[str, str] = {
 }
 
 
+#: sha256 of the page models' checkpoints (``charlm-<cell>-page.pt``).
+PAGE_SHA256: dict[str, str] = {
+    "gru": "8e8046114899011193f5cd278fe4a188ea8ad4be2d26f6b1b8c86f3d20f3598e",
+    "lstm": "c28d1229ade1c979ec1ce82b351504327bd1673608e4ee3df05c0fd253befacb",
+}
+
+
 def checkpoint_dir() -> Path:
     """The repository's ``checkpoints/`` folder (beside the ``rnnviz`` package)."""
     return Path(__file__).resolve().parent.parent / "checkpoints"
@@ -112,16 +117,20 @@ def checkpoint_path(
     return Path(out or checkpoint_dir()) / f"charlm-{cell}{'-page' if page else ''}.pt"
 
 
-def load_pretrained(cell: str) -> Checkpoint:
-    """The shipped ``CharLM`` for ``cell`` ('rnn', 'lstm', 'gru'), checked."""
+def load_pretrained(cell: str, *, page: bool = False) -> Checkpoint:
+    """The shipped ``CharLM`` for ``cell`` ('rnn', 'lstm', 'gru'), checked.
+
+    ``page=True`` loads the page model's checkpoint (:data:`PAGE_CONFIGS`).
+    """
     if cell not in CONFIGS:
         raise ValueError(f"cell must be one of {sorted(CONFIGS)}, got {cell!r}")
-    if cell not in PRETRAINED_SHA256:
+    pinned = PAGE_SHA256 if page else PRETRAINED_SHA256
+    if cell not in pinned:
         raise FileNotFoundError(
             f"no pretrained {cell} checkpoint is pinned: "
-            f"run python -m rnnviz.pretrain {cell}"
+            f"run python -m rnnviz.pretrain {cell}{' --page' if page else ''}"
         )
-    return load_checkpoint(checkpoint_path(cell), sha256=PRETRAINED_SHA256[cell])
+    return load_checkpoint(checkpoint_path(cell, page=page), sha256=pinned[cell])
 
 
 def _thin(values: list, every: int) -> list:

@@ -43,11 +43,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnviz.checkpoints import ChecksumError, load_checkpoint, sha256_file
+from rnnviz.checkpoints import ChecksumError, sha256_file
 from rnnviz.corpus import load_corpus
 from rnnviz.data import Vocab
 from rnnviz.models import CharLM
-from rnnviz.pretrain import checkpoint_path
+from rnnviz.pretrain import checkpoint_path, load_pretrained
 from rnnviz.train import bits, evaluate
 
 FORMAT = "rnnviz-web/1"
@@ -94,9 +94,7 @@ def quantize_rows(w: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """float32(q * scale): exact in float64, then one rounding, as in the page."""
-    return (q.astype(np.float64) * scale.astype(np.float64)[:, None]).astype(
-        np.float32
-    )
+    return (q.astype(np.float64) * scale.astype(np.float64)[:, None]).astype(np.float32)
 
 
 def _encode(state: dict[str, torch.Tensor], dtype: str) -> tuple[bytes, list[dict]]:
@@ -217,7 +215,9 @@ def read_web(path: str | Path, sha256: str | None = None) -> WebModel:
         sha256 = side.read_text().split()[0]
     actual = sha256_file(path)
     if actual != sha256.lower():
-        raise ChecksumError(f"sha256 mismatch for {path}: expected {sha256}, got {actual}")
+        raise ChecksumError(
+            f"sha256 mismatch for {path}: expected {sha256}, got {actual}"
+        )
     spec = _parse(path.read_text(encoding="ascii"), path)
     payload = base64.b64decode(spec["payload"], validate=True)
     if len(payload) != spec["payload_bytes"]:
@@ -283,14 +283,18 @@ def export_page_models(
     corpus = load_corpus()
     summary = {}
     for cell in cells:
-        ck = load_checkpoint(checkpoint_path(cell, page=True))
+        ck = load_pretrained(cell, page=True)
         valid_ids, test_ids = (ck.vocab.encode(t) for t in (corpus.valid, corpus.test))
-        before = [evaluate(ck.model, ids, batch_size=32) for ids in (valid_ids, test_ids)]
+        before = [
+            evaluate(ck.model, ids, batch_size=32) for ids in (valid_ids, test_ids)
+        ]
         path = page_model_path(cell, out)
         tmp = path.with_suffix(".tmp.js")
         export_web(ck.model, tmp, name=PAGE_MODELS[cell], dtype=dtype)
         exported = read_web(tmp).model
-        after = [evaluate(exported, ids, batch_size=32) for ids in (valid_ids, test_ids)]
+        after = [
+            evaluate(exported, ids, batch_size=32) for ids in (valid_ids, test_ids)
+        ]
         tmp.unlink()
         Path(f"{tmp}.sha256").unlink()
         keys = ("steps", "seconds", "threads", "parameters", "characters_seen", "train")

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 import bench_install  # noqa: E402
+import bench_live  # noqa: E402
 import bench_notebooks  # noqa: E402
 import bench_numpy  # noqa: E402
 import bench_probe  # noqa: E402
@@ -204,6 +205,26 @@ def test_probe_quick_run_writes_a_valid_result(tmp_path, capsys):
     assert benchlib.validate("probe", data) == []
     assert max(data["probe_max_abs_diff"].values()) < 1e-5
     assert "reference cells" in capsys.readouterr().out
+
+
+def test_live_sizes_quantiles_and_table(tmp_path):
+    (tmp_path / "a.js").write_text("x" * 1000)
+    (tmp_path / "b.js").write_text("abc")
+    files = [tmp_path / "a.js", tmp_path / "b.js"]
+    both = bench_live.total(files, tmp_path)
+    assert both["bytes"] == 1003 and both["files"] == ["a.js", "b.js"]
+    assert both["gzip_bytes"] == sum(bench_live.sizes(f)["gzip_bytes"] for f in files)
+    q = bench_live.quantiles([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert q["median_ms"] == 3.0 and q["max_ms"] == 100.0 and 4 < q["p90_ms"] <= 100
+    assert bench_live.QUICK_LENGTHS.keys() == bench_live.LENGTHS.keys()
+    typing = {"median_ms": 0.5, "p90_ms": 0.6, "max_ms": 1.0}
+    model = {"source": "random", "load_ms": 30.0, "probe_scratch_ms": 300.0}
+    model |= {"grad_norms_ms": 90.0, "sample_ms": 120.0, "bytes": 9e5}
+    model |= dict.fromkeys(
+        ("typing_next_probs", "typing_next_probs_cold", "typing_probe"), typing
+    )
+    text = bench_live.table({"gru-page": model | {"gzip_bytes": 6e5}})
+    assert "gru-page" in text and "gzip kB" in text
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])

@@ -240,3 +240,29 @@ def test_load_pretrained_refuses_other_bytes(tmp_path, monkeypatch):
         pt.load_pretrained("rnn")
     with pytest.raises(ValueError, match="cell"):
         pt.load_pretrained("transformer")
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_page_checkpoint_is_pinned_and_within_budget(cell):
+    ck = pt.load_pretrained(cell, page=True)
+    meta = ck.metadata
+    assert ck.sha256 == pt.PAGE_SHA256[cell] and meta["page"] is True
+    assert ck.model.config == {
+        **pt.PAGE_CONFIGS[cell]["model"],
+        "cell": cell,
+        "vocab_size": len(ck.vocab),
+    }
+    assert meta["steps"] == pt.PAGE_CONFIGS[cell]["train"]["steps"]
+    assert meta["threads"] == 1
+    assert meta["seconds"] <= pt.PAGE_BUDGET_SECONDS[cell]
+    assert ck.vocab == Vocab.from_text(load_corpus().text)
+
+
+def test_page_models_have_one_shape_and_one_budget(monkeypatch):
+    shapes = {json.dumps(c["model"] | {"dropout": 0}) for c in pt.PAGE_CONFIGS.values()}
+    steps = {c["train"]["steps"] for c in pt.PAGE_CONFIGS.values()}
+    assert len(shapes) == 1 and len(steps) == 1
+    assert pt.checkpoint_path("gru", page=True).name == "charlm-gru-page.pt"
+    monkeypatch.delitem(pt.PAGE_SHA256, "rnn", raising=False)
+    with pytest.raises(FileNotFoundError, match="rnn --page"):
+        pt.load_pretrained("rnn", page=True)

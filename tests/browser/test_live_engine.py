@@ -174,9 +174,7 @@ def test_typing_one_character_more_gives_the_same_numbers_as_a_fresh_run(page):
 def test_grad_norms_equal_torch_autograd(page, served, name, t):
     models, _ = served
     m = models[name]
-    got = page.evaluate(
-        "([n, s, t]) => rnnvizLive.gradNorms(n, s, t)", [name, TEXT, t]
-    )
+    got = page.evaluate("([n, s, t]) => rnnvizLive.gradNorms(n, s, t)", [name, TEXT, t])
     ids = _ids(TEXT)
     assert got["target"] == TEXT[t] and got["t"] == t
     ref = hidden_grad_norms(m, ids[:, :t], ids[:, 1 : t + 1], loss_step=t - 1)
@@ -259,7 +257,9 @@ def test_sampling_is_reproducible_and_respects_top_k(page):
     ],
 )
 def test_bad_input_gets_an_error_that_names_the_problem(page, call, message):
-    err = page.evaluate(f"() => {{ try {{ {call}; return null; }} catch (e) {{ return e.message; }} }}")
+    err = page.evaluate(
+        f"() => {{ try {{ {call}; return null; }} catch (e) {{ return e.message; }} }}"
+    )
     assert err is not None and message in err, err
     assert err.startswith("rnnvizLive: ")
 

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from rnnviz.checkpoints import sha256_file
+from rnnviz.web import PAGE_MODELS, WEB_SHA256
+
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
 _spec = importlib.util.spec_from_file_location(
@@ -134,3 +137,31 @@ def test_search_index_covers_the_chapters():
     for word in ("forget", "backpropag", "kneser", "attent"):
         assert f'"{word}' in index, f"the search index lacks {word!r}"
     assert (HTML / "search.html").is_file()
+
+
+def test_the_site_serves_the_pinned_live_models_within_budget():
+    """The live views' files are in the site, byte for byte the pinned exports."""
+    live = HTML / "_static" / "live"
+    files = [live / f"rnnviz-{f}.js" for f in ("live", "live-views", "train")]
+    for name in PAGE_MODELS.values():
+        path = live / "models" / f"{name}.js"
+        assert sha256_file(path) == WEB_SHA256[name], name
+        files.append(path)
+    total = sum(p.stat().st_size for p in files)
+    assert total <= 4_000_000, f"a live view downloads {total / 1e6:.2f} MB (budget 4)"
+
+
+def test_every_live_view_page_carries_its_views_and_an_example():
+    pages = {
+        "chapters/02-core/lstm": 1,
+        "chapters/04-code/sampling": 1,
+        "chapters/03-algorithms/gradients": 1,
+        "chapters/06-appendix/playground": 3,
+    }
+    for page, n in pages.items():
+        html = (HTML / f"{page}.html").read_text(encoding="utf-8")
+        assert html.count('class="rnnviz-live"') == n, page
+        assert html.count("&quot;precomputed&quot;") == n, page
+    for page in ("chapters/03-algorithms/memory", "chapters/06-appendix/playground"):
+        html = (HTML / f"{page}.html").read_text(encoding="utf-8")
+        assert html.count('class="rnnviz-train"') == 1, page
