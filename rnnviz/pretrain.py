@@ -99,6 +99,7 @@ PRETRAINED_SHA256: dict[str, str] = {
 
 #: sha256 of the page models' checkpoints (``charlm-<cell>-page.pt``).
 PAGE_SHA256: dict[str, str] = {
+    "rnn": "adc314d24bc45a6b8258ed0b60ecc441ab327e55ae8b41ac91f93bf448ae893d",
     "gru": "8e8046114899011193f5cd278fe4a188ea8ad4be2d26f6b1b8c86f3d20f3598e",
     "lstm": "c28d1229ade1c979ec1ce82b351504327bd1673608e4ee3df05c0fd253befacb",
 }

@@ -55,7 +55,11 @@ DTYPES = ("int8", "float16", "float32")
 #: The names of the shipped live models, one per cell.
 PAGE_MODELS = {"rnn": "rnn-page", "gru": "gru-page", "lstm": "lstm-page"}
 #: sha256 of the shipped files in ``web/live/models/``.
-WEB_SHA256: dict[str, str] = {}
+WEB_SHA256: dict[str, str] = {
+    "rnn-page": "d9039c12c074832b75dff6731f556df12e3a6ad56ebade284c5ee47c087e2544",
+    "gru-page": "391ef16959f89987d7df8bc6f99d6dd307c9373de3fc6b2c3c00a53c6e02fc5e",
+    "lstm-page": "abab80053179f790647ff801d21ca2ce5b6f9cac0a63d9674f67845f7834d1f7",
+}
 
 _NAME = re.compile(r"^[a-z0-9-]+$")
 _HEAD = '(window.rnnvizLiveData = window.rnnvizLiveData || {})["%s"] =\n'

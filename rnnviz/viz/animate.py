@@ -195,17 +195,40 @@ class _PalettePNGWriter(HTMLWriter):
         self._saved_frames.append(base64.encodebytes(out.getvalue()).decode("ascii"))
 
 
-_BUTTON_SYMBOLS = {
-    "fa-minus": "\u2212",  # slower
-    "fa-fast-backward": "\u23ee",  # first frame
-    "fa-step-backward": "\u25c2",  # previous frame
-    "fa-play fa-flip-horizontal": "\u25c0",  # play backwards
-    "fa-pause": "\u23f8",  # pause
-    "fa-play": "\u25b6",  # play
-    "fa-step-forward": "\u25b8",  # next frame
-    "fa-fast-forward": "\u23ed",  # last frame
-    "fa-plus": "+",  # faster
+# The player's buttons, drawn as inline SVG on a 16 x 16 grid in the text colour:
+# no icon font from a CDN and no Unicode symbol that the reader's fonts may lack
+# (Debian's have no glyph for first frame, pause or last frame: an empty box).
+_ICON_PATHS = {
+    "fa-minus": "M2 7h12v2H2z",  # slower
+    "fa-fast-backward": "M2 3h2v10H2zm7 0v10L4 8zm6 0v10l-5-5z",  # first frame
+    "fa-step-backward": "M3 3h2v10H3zm10 0v10L5 8z",  # previous frame
+    "fa-play fa-flip-horizontal": "M12 2v12L3 8z",  # play backwards
+    "fa-pause": "M3 3h3.5v10H3zm6.5 0H13v10H9.5z",  # pause
+    "fa-play": "M4 2v12l9-6z",  # play
+    "fa-step-forward": "M11 3h2v10h-2zM3 3v10l8-5z",  # next frame
+    "fa-fast-forward": "M12 3h2v10h-2zM1 3v10l5-5zm6 0v10l5-5z",  # last frame
+    "fa-plus": "M7 2h2v5h5v2H9v5H7V9H2V7h5z",  # faster
 }
+_UNKNOWN_ICON = "M8 4a4 4 0 1 0 0 8 4 4 0 0 0 0-8z"  # a dot, for a button added later
+
+
+def _icon(name: str) -> str:
+    """The inline SVG for the Font Awesome icon ``name`` (``"fa-play"``, ...)."""
+    return (
+        '<svg viewBox="0 0 16 16" width="1em" height="1em" fill="currentColor"'
+        ' aria-hidden="true" focusable="false" style="vertical-align: -0.125em">'
+        f'<path d="{_ICON_PATHS.get(name, _UNKNOWN_ICON)}"/></svg>'
+    )
+
+
+def _label_button(tag: re.Match[str]) -> str:
+    """``<button ...>`` with an ``aria-label`` equal to its ``title`` if it has
+    none, so that a screen reader names the button and not its icon."""
+    attrs = tag.group(1) or ""
+    title = re.search(r'\stitle="([^"]*)"', attrs)
+    if title and not re.search(r"\saria-label=", attrs):
+        attrs += f' aria-label="{title.group(1)}"'
+    return f"<button{attrs}>"
 
 
 def to_html(anim: FuncAnimation, default_mode: str = "loop", colors: int = 48) -> HTML:
@@ -213,8 +236,9 @@ def to_html(anim: FuncAnimation, default_mode: str = "loop", colors: int = 48) -
 
     Like ``anim.to_jshtml()`` but with palette-compressed frames, an element id
     derived from the frames (the same animation gives the same HTML on every
-    run), and button labels that need no icon font from a CDN. Display the result
-    in a notebook; it plays in the static book.
+    run), and buttons drawn as inline SVG icons (no icon font from a CDN, no
+    symbol the reader's fonts may lack). Display the result in a notebook; it
+    plays in the static book.
     """
     writer = _PalettePNGWriter(
         colors, fps=1000.0 / anim._interval, default_mode=default_mode
@@ -224,15 +248,14 @@ def to_html(anim: FuncAnimation, default_mode: str = "loop", colors: int = 48) -
         anim.save(str(path), writer=writer, dpi=anim._fig.dpi)
         html = path.read_text()
     # The player's icons come from a Font Awesome stylesheet on a CDN: offline its
-    # buttons would be blank. Drop the link and label the buttons with symbols.
+    # buttons would be blank. Drop the link and draw the icons as inline SVG.
     html = re.sub(
         r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">', "", html
     )
     html = re.sub(
-        r'<i class="fa ([a-z -]+)"></i>',
-        lambda m: _BUTTON_SYMBOLS.get(m.group(1), "?"),
-        html,
+        r'<i class="fa ([a-z -]+)"></i>', lambda m: _icon(m.group(1).strip()), html
     )
+    html = re.sub(r"<button(\s[^>]*)?>", _label_button, html)
     ids = set(re.findall(r"_anim_img([0-9a-f]{32})", html))
     digest = hashlib.sha256("".join(writer._saved_frames).encode()).hexdigest()[:32]
     for old in ids:

@@ -147,6 +147,48 @@ def test_every_animation_advances_when_played(chromium, base_url, path):
         page.close()
 
 
+# For each player control: an inline SVG icon that draws something (a Unicode
+# symbol the fonts lack is an empty box; a missing icon a blank button) and no text
+# outside printable ASCII. Returns one line per problem.
+CONTROL_PROBLEMS_JS = r"""players => players.flatMap((player, k) =>
+  Array.from(player.querySelectorAll("button")).flatMap(button => {
+    const name = button.getAttribute("title") || button.outerHTML.slice(0, 80);
+    const problems = [];
+    const svg = button.querySelector("svg");
+    if (!svg) {
+      problems.push("no svg icon");
+    } else {
+      const box = svg.getBBox(), rect = svg.getBoundingClientRect();
+      if (!(box.width > 0 && box.height > 0))
+        problems.push(`icon draws nothing (bbox ${box.width} x ${box.height})`);
+      if (!(rect.width > 0 && rect.height > 0))
+        problems.push(`icon has no size on screen (${rect.width} x ${rect.height})`);
+    }
+    const texts = document.createTreeWalker(button, NodeFilter.SHOW_TEXT);
+    for (let node = texts.nextNode(); node; node = texts.nextNode()) {
+      const odd = [...node.data].filter(c => /[^\x20-\x7e\t\n\r]/.test(c));
+      if (odd.length)
+        problems.push("text outside printable ASCII: " + odd.map(
+          c => "U+" + c.codePointAt(0).toString(16).toUpperCase()).join(" "));
+    }
+    return problems.map(p => `player ${k}, button "${name}": ${p}`);
+  }))"""
+
+
+@pytest.mark.parametrize("path", _pages_with('class="animation"'))
+def test_no_animation_control_draws_an_empty_box(chromium, base_url, path):
+    page, errors, _ = _open(chromium, base_url, path)
+    try:
+        players = page.locator("div.animation")
+        assert players.count() >= 1
+        assert page.locator("div.animation button").count() >= players.count()
+        problems = players.evaluate_all(CONTROL_PROBLEMS_JS)
+        assert not problems, f"player controls on {path}:\n" + "\n".join(problems)
+        assert not errors, errors
+    finally:
+        page.close()
+
+
 @pytest.mark.parametrize("path", _pages_with('class="rnnviz-view"'))
 def test_every_html_view_responds_to_its_controls(chromium, base_url, path):
     page, errors, _ = _open(chromium, base_url, path)

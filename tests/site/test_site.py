@@ -165,3 +165,26 @@ def test_every_live_view_page_carries_its_views_and_an_example():
     for page in ("chapters/03-algorithms/memory", "chapters/06-appendix/playground"):
         html = (HTML / f"{page}.html").read_text(encoding="utf-8")
         assert html.count('class="rnnviz-train"') == 1, page
+
+
+def test_the_sidebar_names_each_part_once():
+    html = (HTML / "intro.html").read_text(encoding="utf-8")
+    nav = re.search(r'<nav class="[^"]*bd-docs-nav.*?</nav>', html, re.S)
+    assert nav, "no sidebar navigation in intro.html"
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", nav.group(0)))
+    for k, name in enumerate(
+        [
+            "Background",
+            "Core concepts",
+            "Algorithms and mathematics",
+            "Code",
+            "Future trends and challenges",
+            "Appendix: questions and answers",
+        ],
+        1,
+    ):
+        assert text.count(f"Part {k} ") == 1, (k, text)
+        assert len(re.findall(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text)) == 1, (
+            name,
+            text,
+        )

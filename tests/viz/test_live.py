@@ -15,7 +15,7 @@ from rnnviz.gradients import hidden_grad_norms
 from rnnviz.models import CharLM
 from rnnviz.sampling import filter_logits
 from rnnviz.viz import live
-from rnnviz.web import WEB_SHA256, WebModel, web_dir
+from rnnviz.web import WebModel, web_dir
 
 VOCAB = Vocab.from_text("abcdefghijklmnopqrstuvwxyz ,.:\nROMEJULIT")
 TEXT = "ROMEO:\nbut soft, what light through yonder window breaks."
@@ -122,7 +122,6 @@ def test_bad_arguments_get_clear_errors(models, call, error, message):
         call()
 
 
-@pytest.mark.skipif(not WEB_SHA256, reason="the page models are not pinned yet")
 def test_the_shipped_page_models_make_a_view():
     live._cache.clear()
     cfg = _config(live.gates_live_view("ROMEO:\nBut soft, what light"))
