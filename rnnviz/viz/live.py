@@ -117,6 +117,7 @@ def _block(config: dict[str, Any], example: str) -> HTML:
     view_id = "rl-" + hashlib.sha256(body.encode()).hexdigest()[:12]
     return HTML(
         f'<div class="rnnviz-live" id="{view_id}" data-view="{config["view"]}" '
+        'data-lm-suppress-shortcuts="true" '
         f'data-config="{html.escape(body, quote=True)}">'
         f'<div class="rl-fallback" style="font-size: 13px; color: {DARK_GREY};">'
         f"{example} (A live view: in the online book it runs the model in your "

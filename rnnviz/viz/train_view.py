@@ -191,6 +191,7 @@ def _block(config: dict[str, Any]) -> HTML:
     )
     return HTML(
         f'<div class="rnnviz-train" id="{view_id}" data-view="train" '
+        'data-lm-suppress-shortcuts="true" '
         f'data-config="{html.escape(body, quote=True)}">'
         f'<div class="rt-fallback" style="font-size: 13px; color: {DARK_GREY};">'
         f"{html.escape(text)}</div></div>" + _BOOT

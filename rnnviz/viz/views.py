@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from rnnviz.sampling import Generation, Step
 
 _TEMPLATE = """
-<div class="rnnviz-view" id="{id}"
+<div class="rnnviz-view" id="{id}" data-lm-suppress-shortcuts="true"
   style="font-family: sans-serif; font-size: 14px; margin: 0.5em 0;">
   <div style="margin-bottom: 0.4em;">
     <label>show <select class="rv-series">{options}</select></label>
@@ -474,6 +474,7 @@ def _sampling_html(
     )
     out = (
         f'<div class="rnnviz-sampling" id="{view_id}" '
+        'data-lm-suppress-shortcuts="true" '
         'style="font-family: sans-serif; font-size: 14px; margin: 0.5em 0;">'
         f"<style>{css}</style>{controls}{blocks}{_legend()}</div>"
     )
