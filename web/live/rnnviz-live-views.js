@@ -534,16 +534,19 @@
       chart.innerHTML = "";
       chart.appendChild(s);
       rowsBox.innerHTML = "";
+      rowsBox.appendChild(el("div", { class: "rl-caption", text: "each character " +
+        "coloured by the same norm, on the chart's scale (white: its bottom)" }));
       var chars = Array.from(text);
       results.forEach(function (r) {
         var row = el("div", { class: "rl-row" }, [el("span", { class: "rl-row-label", text: r[1] })]);
         var col = cfg.colors.model[r[1]] || cfg.colors.accent;
-        var peak = Math.max.apply(null, r[2].concat([1e-30]));
         for (var k2 = 0; k2 <= t; k2++) {
           var c = el("span", { text: chars[k2] === "\n" ? "\u21b5" : chars[k2] });
           if (k2 < t) {
-            var rel = r[2][k2] > 0 ? 1 + Math.log10(r[2][k2] / peak) / 6 : 0; // six decades
+            // the chart's log scale: white at its bottom, full colour at its top
+            var rel = r[2][k2] > 0 ? (Math.log10(r[2][k2]) - e0) / (e1 - e0) : 0;
             c.style.background = mix(cfg.colors.zero, col, rel);
+            if (rel > 0.6) c.style.color = cfg.colors.zero;
             c.title = "step " + k2 + ": " + r[2][k2].toExponential(2);
           } else {
             c.className = "rl-target";
