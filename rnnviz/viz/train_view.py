@@ -34,6 +34,7 @@ from rnnviz.viz.palette import (
     MODEL_COLORS,
     TRACK,
     VERMILLION,
+    WHITE,
 )
 
 #: The loss of always answering 1: Var(a + b) = 2/12 for a, b ~ U(0, 1).
@@ -77,6 +78,7 @@ def _colors() -> dict[str, Any]:
         "muted": DARK_GREY,
         "track": TRACK,
         "error": VERMILLION,
+        "background": WHITE,
     }
 
 

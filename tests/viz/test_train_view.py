@@ -75,6 +75,7 @@ def test_colours_come_from_the_palette():
         palette.TRACK,
     )
     assert c["baseline"] == palette.GREY and c["error"] == palette.VERMILLION
+    assert c["background"] == palette.WHITE
     source = (ROOT / "rnnviz" / "viz" / "train_view.py").read_text(encoding="utf-8")
     assert not re.search(r"#[0-9A-Fa-f]{6}\b", source)  # no hex literals
 

@@ -668,6 +668,8 @@
     root.style.setProperty("--rl-muted", c.muted);
     root.style.setProperty("--rl-track", c.track);
     root.style.setProperty("--rl-error", c.error);
+    root.style.background = c.zero; // a light card, also in the theme's dark mode
+    root.style.color = c.ink;
     var fallback = root.querySelector(".rl-fallback");
     if (fallback) fallback.remove();
     var build = VIEWS[cfg.view];

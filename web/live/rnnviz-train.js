@@ -1023,6 +1023,8 @@
     root.style.setProperty("--rt-muted", c.muted);
     root.style.setProperty("--rt-track", c.track);
     root.style.setProperty("--rt-error", c.error);
+    if (c.background) root.style.background = c.background; // light in dark mode too
+    if (c.ink) root.style.color = c.ink;
     var fallback = root.querySelector(".rt-fallback");
     if (fallback) fallback.remove();
     try {
