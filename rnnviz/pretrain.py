@@ -46,6 +46,7 @@ from rnnviz.checkpoints import (
 from rnnviz.corpus import CORPUS_SHA256, load_corpus
 from rnnviz.data import Vocab
 from rnnviz.models import CharLM
+from rnnviz.paths import book_file
 from rnnviz.tbptt import train_stateful
 from rnnviz.train import bits, cosine_schedule, evaluate
 
@@ -106,8 +107,9 @@ PAGE_SHA256: dict[str, str] = {
 
 
 def checkpoint_dir() -> Path:
-    """The repository's ``checkpoints/`` folder (beside the ``rnnviz`` package)."""
-    return Path(__file__).resolve().parent.parent / "checkpoints"
+    """The ``checkpoints/`` folder: the repository's, beside the ``rnnviz`` package,
+    or in an installed wheel the copy it ships (:func:`rnnviz.paths.book_root`)."""
+    return book_file("checkpoints")
 
 
 def checkpoint_path(

@@ -47,6 +47,7 @@ from rnnviz.checkpoints import ChecksumError, sha256_file
 from rnnviz.corpus import load_corpus
 from rnnviz.data import Vocab
 from rnnviz.models import CharLM
+from rnnviz.paths import book_file
 from rnnviz.pretrain import checkpoint_path, load_pretrained
 from rnnviz.train import bits, evaluate
 
@@ -78,8 +79,9 @@ class WebModel:
 
 
 def web_dir() -> Path:
-    """The repository's ``web/live/models/`` folder."""
-    return Path(__file__).resolve().parent.parent / "web" / "live" / "models"
+    """The ``web/live/models/`` folder: the repository's, or in an installed wheel
+    the copy it ships (:func:`rnnviz.paths.book_root`); its parent holds the engine."""
+    return book_file("web", "live", "models")
 
 
 def quantize_rows(w: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
