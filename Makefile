@@ -35,9 +35,12 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	touch $(STAMP)
 
 # Execute every notebook and build the HTML book; warnings are errors.
-# Kernels run single-threaded, as under nbval: for the book's small models one
-# thread is as fast as two, and it cannot stall when the cores are busy.
+# The notebooks run first, one per core, into the build's execution cache
+# (_ext/execute_parallel.py); the build then finds each one there. Kernels run
+# single-threaded, as under nbval: for the book's small models one thread is as
+# fast as two, and it cannot stall when the cores are busy.
 build: $(STAMP)
+	$(THREADS) $(PY) _ext/execute_parallel.py
 	$(THREADS) $(VENV)/bin/jupyter-book build . -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/$(HTML)"
 

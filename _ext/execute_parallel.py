@@ -1,0 +1,78 @@
+"""Execute the book's notebooks in parallel, into Jupyter Book's execution cache.
+
+``make build`` runs this before ``jupyter-book build``. Jupyter Book executes
+the notebooks one at a time while it reads them; here they run ``--jobs`` at a
+time (default: every core), each in its own folder as the build would run it,
+and their outputs go into the build's cache (``_build/.jupyter_cache``). The
+build then matches every notebook in the cache (by the hash of its code cells,
+as ``execute_notebooks: cache`` always does) and executes none itself. A
+notebook that is already cached and unchanged is not executed again.
+
+A notebook that fails is reported with its traceback and the script exits 1
+(the build would fail on it too, later).
+
+    python _ext/execute_parallel.py            # every notebook of _toc.yml
+    python _ext/execute_parallel.py --jobs 1   # one at a time
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from jupyter_cache import get_cache
+from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 300  # seconds per cell, as execute.timeout in _config.yml
+
+
+def notebooks() -> list[Path]:
+    """The notebooks of ``_toc.yml``, in reading order."""
+    toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
+    entries = re.findall(r"(?:root|file):\s*(\S+)", toc)
+    return [ROOT / f"{e}.ipynb" for e in entries if (ROOT / f"{e}.ipynb").is_file()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--cache", default=str(ROOT / "_build" / ".jupyter_cache"))
+    args = ap.parse_args(argv)
+    if args.jobs < 1:
+        ap.error(f"--jobs must be at least 1, got {args.jobs}")
+    cache = get_cache(args.cache)
+    uris = [str(p) for p in notebooks()]
+    for uri in uris:
+        cache.add_nb_to_project(uri)
+    todo = cache.list_unexecuted(uris)
+    print(
+        f"{len(uris) - len(todo)} notebook(s) cached, executing {len(todo)} "
+        f"with {args.jobs} job(s)",
+        flush=True,
+    )
+    start = time.perf_counter()
+    data = [ProcessData(r.pk, r.uri, cache, TIMEOUT, False) for r in todo]
+    worker = ExecutionWorkerLocalMProc()
+    failed = []
+    with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+        # one notebook per task, so that a free worker takes the next one
+        for code, uri in pool.imap_unordered(worker, data, chunksize=1):
+            rel = Path(uri).relative_to(ROOT)
+            print(f"  {'ok' if code == 0 else 'FAILED'}  {rel}", flush=True)
+            if code:
+                failed.append(uri)
+    print(f"executed in {time.perf_counter() - start:.0f} s", flush=True)
+    for uri in failed:
+        record = cache.get_project_record(uri)
+        print(f"\n{uri} failed:\n{record.traceback or '(no traceback)'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
