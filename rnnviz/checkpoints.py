@@ -52,6 +52,29 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def verify_sha256(path: Path, sha256: str | None, what: str) -> str:
+    """Check ``path`` against ``sha256`` or, without it, the ``.sha256`` file beside
+    it; return the hash. A file with neither, or other bytes, is refused; ``what``
+    names the file in the errors ("checkpoint", "live model")."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} at {path}")
+    if sha256 is None:
+        side = Path(f"{path}.sha256")
+        if not side.is_file():
+            raise ChecksumError(
+                f"no sha256 given and no {side.name} beside {path}: "
+                f"refusing an unverified {what}"
+            )
+        sha256 = side.read_text().split()[0]
+    actual = sha256_file(path)
+    if actual != sha256.lower():
+        raise ChecksumError(
+            f"sha256 mismatch for {path}: expected {sha256}, got {actual} "
+            "(file changed or corrupt)"
+        )
+    return actual
+
+
 def save_checkpoint(
     path: str | Path,
     model: CharLM,
@@ -117,22 +140,7 @@ def load_checkpoint(path: str | Path, sha256: str | None = None) -> Checkpoint:
     checkpoint is used, and a checkpoint with neither is refused.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    if sha256 is None:
-        side = Path(f"{path}.sha256")
-        if not side.is_file():
-            raise ChecksumError(
-                f"no sha256 given and no {side.name} beside {path}: "
-                "refusing an unverified checkpoint"
-            )
-        sha256 = side.read_text().split()[0]
-    actual = sha256_file(path)
-    if actual != sha256.lower():
-        raise ChecksumError(
-            f"sha256 mismatch for {path}: expected {sha256}, got {actual} "
-            "(file changed or corrupt)"
-        )
+    actual = verify_sha256(path, sha256, "checkpoint")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (

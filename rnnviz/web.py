@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnviz.checkpoints import ChecksumError, sha256_file
+from rnnviz.checkpoints import ChecksumError, sha256_file, verify_sha256
 from rnnviz.corpus import load_corpus
 from rnnviz.data import Vocab
 from rnnviz.models import CharLM
@@ -209,21 +209,7 @@ def read_web(path: str | Path, sha256: str | None = None) -> WebModel:
     unpickled: the file is JSON inside one line of JavaScript.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no live model at {path}")
-    if sha256 is None:
-        side = Path(f"{path}.sha256")
-        if not side.is_file():
-            raise ChecksumError(
-                f"no sha256 given and no {side.name} beside {path}: "
-                "refusing an unverified file"
-            )
-        sha256 = side.read_text().split()[0]
-    actual = sha256_file(path)
-    if actual != sha256.lower():
-        raise ChecksumError(
-            f"sha256 mismatch for {path}: expected {sha256}, got {actual}"
-        )
+    actual = verify_sha256(path, sha256, "live model")
     spec = _parse(path.read_text(encoding="ascii"), path)
     payload = base64.b64decode(spec["payload"], validate=True)
     if len(payload) != spec["payload_bytes"]:
