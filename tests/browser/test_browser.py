@@ -9,12 +9,9 @@ animations and respond to its HTML views' controls. Screenshots go to
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import re
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -35,43 +32,10 @@ sync_api = pytest.importorskip("playwright.sync_api")
 PAGES = re.findall(
     r"(?:root|file):\s*(\S+)", (ROOT / "_toc.yml").read_text(encoding="utf-8")
 )
-# Chromium as root in a container: no sandbox; no background traffic to Google.
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep the test output clean
-        pass
-
-
-@pytest.fixture(scope="module")
-def base_url():
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(HTML))
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
-
-def _open(chromium, base_url, path):
-    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+def _open(browser, base_url, path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors, external = [], []
     page.on("pageerror", lambda e: errors.append(str(e)))
 
@@ -88,8 +52,8 @@ def _open(chromium, base_url, path):
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_page_renders_offline_without_errors(chromium, base_url, path):
-    page, errors, external = _open(chromium, base_url, path)
+def test_page_renders_offline_without_errors(browser, base_url, path):
+    page, errors, external = _open(browser, base_url, path)
     try:
         assert not errors, f"JavaScript errors on {path}: {errors}"
         broken = page.evaluate(
@@ -124,8 +88,8 @@ def _pages_with(selector_text):
 
 
 @pytest.mark.parametrize("path", _pages_with('class="animation"'))
-def test_every_animation_advances_when_played(chromium, base_url, path):
-    page, errors, _ = _open(chromium, base_url, path)
+def test_every_animation_advances_when_played(browser, base_url, path):
+    page, errors, _ = _open(browser, base_url, path)
     try:
         players = page.locator("div.animation")
         assert players.count() >= 1
@@ -176,8 +140,8 @@ CONTROL_PROBLEMS_JS = r"""players => players.flatMap((player, k) =>
 
 
 @pytest.mark.parametrize("path", _pages_with('class="animation"'))
-def test_no_animation_control_draws_an_empty_box(chromium, base_url, path):
-    page, errors, _ = _open(chromium, base_url, path)
+def test_no_animation_control_draws_an_empty_box(browser, base_url, path):
+    page, errors, _ = _open(browser, base_url, path)
     try:
         players = page.locator("div.animation")
         assert players.count() >= 1
@@ -190,8 +154,8 @@ def test_no_animation_control_draws_an_empty_box(chromium, base_url, path):
 
 
 @pytest.mark.parametrize("path", _pages_with('class="rnnviz-view"'))
-def test_every_html_view_responds_to_its_controls(chromium, base_url, path):
-    page, errors, _ = _open(chromium, base_url, path)
+def test_every_html_view_responds_to_its_controls(browser, base_url, path):
+    page, errors, _ = _open(browser, base_url, path)
     try:
         views = page.locator("div.rnnviz-view")
         for k in range(views.count()):
@@ -223,8 +187,8 @@ def test_every_html_view_responds_to_its_controls(chromium, base_url, path):
 
 
 @pytest.mark.parametrize("path", _pages_with('class="rnnviz-sampling"'))
-def test_every_sampling_lab_switches_between_generations(chromium, base_url, path):
-    page, errors, _ = _open(chromium, base_url, path)
+def test_every_sampling_lab_switches_between_generations(browser, base_url, path):
+    page, errors, _ = _open(browser, base_url, path)
     try:
         labs = page.locator("div.rnnviz-sampling:has(select.rs-select)")
         assert labs.count() >= 1, f"no sampling lab with controls on {path}"
@@ -247,12 +211,12 @@ def test_every_sampling_lab_switches_between_generations(chromium, base_url, pat
         page.close()
 
 
-def test_search_finds_pages_offline(chromium, base_url):
+def test_search_finds_pages_offline(browser, base_url):
     """The search box works from the static site.
 
     Sphinx's index, no server, no network.
     """
-    page, errors, _ = _open(chromium, base_url, "intro")
+    page, errors, _ = _open(browser, base_url, "intro")
     try:
         box = page.locator('input[name="q"]').first
         assert box.count(), "no search box on the front page"

@@ -11,12 +11,9 @@ from the network, and work from ``file://``. Run after ``make build``.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import re
 import shutil
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +32,6 @@ if not (HTML / "index.html").is_file() or shutil.which(CHROMIUM) is None:
     pytest.skip("the book is not built or Chromium is missing", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PLAYGROUND = "chapters/06-appendix/playground"
 #: The chapters with a live view, and the view each must hold.
 CHAPTERS = {
@@ -45,29 +41,6 @@ CHAPTERS = {
     PLAYGROUND: "gates sampling gradients",
 }
 TEXT = "KING HENRY:\nOnce more unto the breach, dear friends, once more;"
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def base_url():
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(HTML))
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def _open(browser, url, allowed):

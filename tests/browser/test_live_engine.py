@@ -13,11 +13,8 @@ the book's own live views.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import shutil
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +36,6 @@ if shutil.which(CHROMIUM) is None:
     pytest.skip("Chromium is missing", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 VOCAB = Vocab.from_text("abcdefghijklmnopqrstuvwxyz ,.;:'!?\nABCDEFGHIJ")
 TEXT = "the quick brown fox; jumps over\nthe lazy dog, again and again!"
 #: name -> (cell, layers, dtype, hidden)
@@ -72,7 +68,7 @@ def _model(cell, layers, hidden, seed):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, serve):
     """name -> the CharLM the page runs; and the URL of the page."""
     root = tmp_path_factory.mktemp("live")
     (root / "live" / "models").mkdir(parents=True)
@@ -86,34 +82,23 @@ def served(tmp_path_factory):
         '<!doctype html><meta charset="utf-8"><script src="live/rnnviz-live.js">'
         "</script><body>engine test</body>"
     )
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root))
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield models, f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+    with serve(root) as url:
+        yield models, url
 
 
 @pytest.fixture(scope="module")
-def page(served):
+def page(served, browser):
     models, url = served
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page()
-        errors = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.goto(url + "index.html")
-        pg.evaluate(
-            "names => Promise.all(names.map(n => rnnvizLive.load(n)))", list(models)
-        )
-        yield pg
-        assert not errors, errors
-        browser.close()
+    pg = browser.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(url + "index.html")
+    pg.evaluate(
+        "names => Promise.all(names.map(n => rnnvizLive.load(n)))", list(models)
+    )
+    yield pg
+    assert not errors, errors
+    pg.close()
 
 
 def _ids(text):

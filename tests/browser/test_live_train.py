@@ -13,11 +13,8 @@ must train, pause, reset and draw. This needs Chromium, not the built book.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import shutil
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -39,14 +36,8 @@ if os.environ.get("RNNVIZ_REQUIRE_SITE"):
 else:
     sync_api = pytest.importorskip("playwright.sync_api")
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 CELLS = ("rnn", "lstm")
 RTOL = 1e-9
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 def _page_html(*blocks) -> str:
@@ -58,7 +49,7 @@ def _page_html(*blocks) -> str:
 
 
 @pytest.fixture(scope="module")
-def url(tmp_path_factory):
+def url(tmp_path_factory, serve):
     root = tmp_path_factory.mktemp("train")
     (root / "_static" / "live").mkdir(parents=True)
     shutil.copy(SCRIPT, root / "_static" / "live" / "rnnviz-train.js")
@@ -68,20 +59,8 @@ def url(tmp_path_factory):
     )
     view = training_live_view(T=10, hidden=8, seed=1, steps_per_frame=4)
     (root / "view.html").write_text(_page_html(view))
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root))
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    with serve(root) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
