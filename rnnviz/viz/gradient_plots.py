@@ -124,6 +124,55 @@ def plot_singular_values(
     return fig
 
 
+def plot_rate_during_training(
+    steps: np.ndarray,
+    rates: Mapping[str, np.ndarray],
+    ax: Axes | None = None,
+    *,
+    ylabel: str = "factor per step back",
+    title: str | None = None,
+) -> Figure:
+    """A per-checkpoint number of each model against training steps, one line per seed.
+
+    ``steps``: (C,) training steps of the checkpoints. ``rates`` maps a label to
+    values (S, C), one row per seed (e.g. the factor by which the gradient shrinks
+    per step back, fitted at each checkpoint). Labels in ``MODEL_COLORS`` get their
+    colour; the first seed's line carries the label, the others are thinner.
+    """
+    steps = np.asarray(steps, dtype=np.float64)
+    if steps.ndim != 1 or steps.size == 0:
+        raise ValueError(f"steps must be 1-D and non-empty, got shape {steps.shape}")
+    if not isinstance(rates, Mapping) or not rates:
+        raise ValueError("rates must be a non-empty mapping label -> (seeds, steps)")
+    fig, ax = new_axes(ax, (6.5, 3.4))
+    colors = series_colors(rates, named=MODEL_COLORS, order=EXTRA)
+    for key, v in rates.items():
+        v = np.asarray(v, dtype=np.float64)
+        if v.ndim != 2 or v.shape[0] == 0 or v.shape[1] != steps.size:
+            raise ValueError(
+                f"rates[{key!r}] must have shape (seeds, {steps.size}), got {v.shape}"
+            )
+        if not np.isfinite(v).all():
+            raise ValueError(f"rates[{key!r}] contains NaN or infinite values")
+        for s, row in enumerate(v):
+            ax.plot(
+                steps,
+                row,
+                color=colors[key],
+                lw=1.8 if s == 0 else 0.9,
+                marker="o" if s == 0 else None,
+                ms=3,
+                label=key if s == 0 else None,
+            )
+    ax.set_xlabel("training steps")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize="small")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
 def plot_scaled_gradients(
     models: Mapping[str, CharLM],
     ids: Tensor,

@@ -10,11 +10,13 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from rnnviz.ngram import LABELS, NGramCounts, best_of
-from rnnviz.viz.palette import BLUE, ORANGE
+from rnnviz.viz.palette import BLUE, GREEN, ORANGE
 from rnnviz.viz.plots import new_axes, show_char
 
 #: One colour per smoothing.
-COLORS = {"add-k": ORANGE, "kneser-ney": BLUE}
+COLORS = {"add-k": ORANGE, "kneser-ney": BLUE, "modified-kneser-ney": GREEN}
+#: One marker and line style per smoothing.
+STYLES = {"add-k": "s--", "kneser-ney": "o-", "modified-kneser-ney": "^-"}
 
 
 def plot_bpc_by_order(
@@ -30,7 +32,7 @@ def plot_bpc_by_order(
         ax.plot(
             ns,
             bpc,
-            "o-" if s == "kneser-ney" else "s--",
+            STYLES[s],
             color=COLORS[s],
             lw=1.8,
             label=LABELS[s],
@@ -61,6 +63,29 @@ def plot_bpc_by_order(
     ax.set_title("n-gram models on the validation plays")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
+    return fig
+
+
+def plot_gain_by_order(
+    table: dict[str, list[dict]],
+    smoothing: str = "modified-kneser-ney",
+    reference: str = "kneser-ney",
+    *,
+    ax: Axes | None = None,
+) -> Figure:
+    """Bits per character `smoothing` saves over `reference` at each order n
+    (validation bpc of `reference` minus that of `smoothing`), as bars."""
+    fig, ax = new_axes(ax, (6.5, 2.8))
+    ref = {r["n"]: r["bpc"] for r in table[reference]}
+    ns = [r["n"] for r in table[smoothing] if r["n"] in ref]
+    gain = [ref[r["n"]] - r["bpc"] for r in table[smoothing] if r["n"] in ref]
+    ax.bar(ns, gain, color=COLORS[smoothing], width=0.6)
+    ax.axhline(0, color="0.3", lw=0.8)
+    ax.set_xticks(ns)
+    ax.set_xlabel("order n")
+    ax.set_ylabel("bits per character saved")
+    ax.set_title(f"{LABELS[smoothing]} against {LABELS[reference]}, validation")
+    ax.grid(alpha=0.3, axis="y")
     return fig
 
 

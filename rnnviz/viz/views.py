@@ -30,6 +30,7 @@ from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
 from rnnviz.probe import Trace
+from rnnviz.viz.animate import keep_keys
 from rnnviz.viz.palette import (
     BLUE,
     DARK_GREY,
@@ -183,15 +184,17 @@ def _view(text: str, units: list[int], series: Mapping[str, dict[str, Any]]) -> 
         for n, s in series.items()
     )
     return HTML(
-        _TEMPLATE.format(
-            id=view_id,
-            data=payload.replace("</", "<\\/"),
-            options=options,
-            umax=len(units) - 1,
-            border=TRACK,
-            muted=DARK_GREY,
-            white=WHITE,
-            negative=NEGATIVE,
+        keep_keys(
+            _TEMPLATE.format(
+                id=view_id,
+                data=payload.replace("</", "<\\/"),
+                options=options,
+                umax=len(units) - 1,
+                border=TRACK,
+                muted=DARK_GREY,
+                white=WHITE,
+                negative=NEGATIVE,
+            )
         )
     )
 
@@ -478,7 +481,7 @@ def _sampling_html(
         'style="font-family: sans-serif; font-size: 14px; margin: 0.5em 0;">'
         f"<style>{css}</style>{controls}{blocks}{_legend()}</div>"
     )
-    return out + (_LAB_SCRIPT.format(id=view_id) if script else "")
+    return keep_keys(out) + (_LAB_SCRIPT.format(id=view_id) if script else "")
 
 
 def sampling_html(gen: Generation) -> str:

@@ -224,3 +224,16 @@ def test_errors():
         cell_explorer(a_q=1.0)
     with pytest.raises(ValueError, match=r"a_f must be in \[-6.0, 6.0\]"):
         cell_explorer(a_f=7.0)
+
+
+def test_the_lstm_diagram_says_where_its_pre_activations_come_from(no_global_changes):
+    default = "\n".join(_texts(plot_lstm_step(**LSTM_CASES[0])))
+    assert "(set by the sliders)" in default
+    named = "\n".join(_texts(plot_lstm_step(**LSTM_CASES[0], source="trained")))
+    assert "(trained)" in named and "sliders" not in named
+    (bare,) = [
+        t
+        for t in _texts(plot_lstm_step(**LSTM_CASES[0], source=""))
+        if t.startswith("pre-activations")
+    ]
+    assert bare == "pre-activations\n$a = W x_t + U h_{t-1} + b$"

@@ -355,6 +355,23 @@ def test_fit_is_deterministic_and_leaves_global_rng():
     assert ha.eval_step == [20, 40, 60] and len(ha.step) == 60 and not ma.training
 
 
+def test_fit_same_seed_same_batches_for_every_cell(monkeypatch):
+    # the memory chapter pairs cells by seed: the same seed, the same batches
+    seen = {}
+
+    def recording(task, length, batch_size, generator, **kwargs):
+        x, y = make_batch(task, length, batch_size, generator, **kwargs)
+        seen.setdefault(current, []).append(x.clone())
+        return x, y
+
+    monkeypatch.setattr("rnnviz.labs.tasks.make_batch", recording)
+    for current, (cell, seed) in enumerate([("rnn", 3), ("gru", 3), ("lstm", 4)]):
+        fit(SeqModel(cell, 2, 4, 1, seed=seed), "adding", 6, steps=5, seed=seed)
+    assert len(seen[0]) == len(seen[1]) == 5
+    assert all(torch.equal(a, b) for a, b in zip(seen[0], seen[1]))
+    assert not torch.equal(seen[0][0], seen[2][0])
+
+
 def test_fit_learns_the_adding_problem_for_short_sequences():
     m = SeqModel("gru", 2, 16, 1, seed=0)
     valid = adding_problem(6, 500, gen(100))

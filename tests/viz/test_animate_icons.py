@@ -107,3 +107,36 @@ def test_the_player_is_deterministic_and_offline(html):
     assert to_html(_anim()).data == html
     assert not re.search(r"https?://", html)
     assert to_html(_anim(frames=2)).data != html
+
+
+CONTROL = re.compile(r"<(?:button|input|select|textarea)\b[^>]*>")
+
+
+def _controls_outside_scripts(html):
+    return CONTROL.findall(re.sub(r"<script\b.*?</script>", "", html, flags=re.S))
+
+
+def test_every_control_keeps_its_keys_in_jupyterlab(html):
+    """Each button, slider and radio carries ``data-lm-suppress-shortcuts`` itself,
+    so that JupyterLab's command mode does not take its arrow keys, Enter or Space
+    (tests/browser/test_jupyterlab.py checks this in a real JupyterLab)."""
+    controls = _controls_outside_scripts(html)
+    assert len(controls) > len(_ICON_PATHS)  # the buttons, the slider, the radios
+    missing = [c for c in controls if "data-lm-suppress-shortcuts" not in c]
+    assert not missing, missing
+
+
+def test_keep_keys_marks_controls_once_and_leaves_scripts_alone():
+    from rnnviz.viz.animate import keep_keys
+
+    src = (
+        '<div><input type="range"><button data-lm-suppress-shortcuts="true">b'
+        '</button><select class="s"></select></div>'
+        '<script>var s = "<button>"; el.innerHTML = "<input>";</script>'
+    )
+    out = keep_keys(src)
+    assert out.count("data-lm-suppress-shortcuts") == 3
+    assert out.endswith(
+        '<script>var s = "<button>"; el.innerHTML = "<input>";</script>'
+    )
+    assert keep_keys(out) == out

@@ -9,9 +9,11 @@ from rnnviz.gradients import by_distance, hidden_grad_norms, scale_recurrent
 from rnnviz.models import CharLM
 from rnnviz.viz.gradient_plots import (
     plot_grad_by_distance,
+    plot_rate_during_training,
     plot_scaled_gradients,
     plot_singular_values,
 )
+from rnnviz.viz.palette import MODEL_COLORS
 
 V = 7
 
@@ -82,3 +84,28 @@ def test_plot_scaled_gradients_draws_the_measured_curves(no_global_changes):
     assert "1.30" in fig.axes[0].get_title()
     with pytest.raises(ValueError, match="non-empty mapping"):
         plot_scaled_gradients({}, ids, targets, radius=1.0)
+
+
+def test_plot_rate_during_training(no_global_changes):
+    steps = np.array([0, 20, 40])
+    rates = {
+        "LSTM": np.array([[0.6, 0.85, 0.9], [0.62, 0.8, 0.88]]),
+        "x": np.ones((1, 3)),
+    }
+    fig = plot_rate_during_training(steps, rates, title="t")
+    ax = fig.axes[0]
+    lines = ax.get_lines()
+    assert len(lines) == 3 and ax.get_title() == "t"
+    np.testing.assert_array_equal(lines[1].get_ydata(), rates["LSTM"][1])
+    np.testing.assert_array_equal(lines[0].get_xdata(), steps)
+    assert lines[0].get_color() == MODEL_COLORS["LSTM"] == lines[1].get_color()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["LSTM", "x"]  # one entry per model, not per seed
+    with pytest.raises(ValueError, match="non-empty mapping"):
+        plot_rate_during_training(steps, {})
+    with pytest.raises(ValueError, match=r"shape \(seeds, 3\)"):
+        plot_rate_during_training(steps, {"a": np.ones(3)})
+    with pytest.raises(ValueError, match="NaN"):
+        plot_rate_during_training(steps, {"a": np.full((1, 3), np.nan)})
+    with pytest.raises(ValueError, match="1-D"):
+        plot_rate_during_training(np.ones((2, 2)), rates)

@@ -312,3 +312,14 @@ def test_sampling_lab_view_errors():
     g = _generations()["greedy"]
     with pytest.raises(ValueError, match="labels must be distinct"):
         sampling_lab_view([g, g])
+
+
+def test_every_control_of_a_view_keeps_its_keys_in_jupyterlab():
+    """The suppressing attribute on the view's root is not enough in JupyterLab:
+    each control carries it (see ``rnnviz.viz.animate.keep_keys``)."""
+    html = re.sub(
+        r"<script\b.*?</script>", "", text_view(_trace(), TEXT).data, flags=re.S
+    )
+    controls = re.findall(r"<(?:button|input|select)\b[^>]*>", html)
+    assert len(controls) == 4  # the series menu, the unit slider, previous, next
+    assert all("data-lm-suppress-shortcuts" in c for c in controls), controls
