@@ -1,13 +1,16 @@
-"""Wall time of `make install`, then of `make test`, in a fresh clone.
+"""Wall time of `make install` and of every step of CI (`.ci/run`), in a fresh clone.
 
 Clones the repository's committed HEAD (uncommitted changes are not in it) into
 a temporary folder (the repository stands alone: nothing outside it is needed),
-then runs ``make install`` (creates .venv, installs the pinned environment) and
-``make test`` (unit tests and every notebook under nbval, two workers) there,
-with this checkout's virtual environment removed from the environment. The
-whole run takes about 10 minutes or more and keeps both cores busy. Prints a
-table and writes bench/results/install.json; the clone is deleted afterwards
-unless ``--keep``.
+then runs there, in the order of ``.ci/run``: ``make install`` (creates .venv,
+installs the pinned environment), ``make test`` (unit tests and every notebook
+under nbval, two workers), ``make build`` (the strict book build), ``make
+test-site`` and ``make test-browser``, with this checkout's virtual environment
+removed from the environment. Two figures are derived: ``make book`` from a
+fresh clone (install, then build) and ``.ci/run`` from a fresh clone (every
+step). The whole run takes about 15 to 20 minutes and keeps both cores busy.
+Prints a table and writes bench/results/install.json; the clone is deleted
+afterwards unless ``--keep``.
 
 Run: .venv/bin/python bench/bench_install.py [--dry-run] [--skip-test] [--keep]
 """
@@ -25,16 +28,30 @@ from pathlib import Path
 
 from benchlib import BUDGETS, ROOT, format_table, result, status, write_result
 
-#: (name, command) run in the clone, in order.
+#: (name, command) run in the clone, in order: `make install`, then `.ci/run`'s steps.
 STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("make install", ("make", "install")),
     ("make test", ("make", "test")),
+    ("make build", ("make", "build")),
+    ("make test-site", ("make", "test-site")),
+    ("make test-browser", ("make", "test-browser")),
 )
+#: The steps of ``make book`` from a fresh clone (it builds, then opens a browser).
+BOOK_STEPS = ("make install", "make build")
+
+
+def derived(steps: list[dict]) -> dict[str, float | None]:
+    """``make book`` and ``.ci/run`` from a fresh clone, in seconds, from the steps
+    (None unless every step they need ran and succeeded)."""
+    ok = {s["name"]: s["seconds"] for s in steps if s["returncode"] == 0}
+    book = sum(ok[n] for n in BOOK_STEPS) if all(n in ok for n in BOOK_STEPS) else None
+    ci = sum(ok.values()) if all(n in ok for n, _ in STEPS) else None
+    return {"book_fresh_seconds": book, "ci_seconds": ci}
 
 
 def plan(skip_test: bool = False) -> list[tuple[str, tuple[str, ...]]]:
-    """The steps to run: install, then test unless ``skip_test``."""
-    return [s for s in STEPS if not (skip_test and s[0] == "make test")]
+    """The steps to run: install, then CI's steps unless ``skip_test``."""
+    return list(STEPS[:1] if skip_test else STEPS)
 
 
 def clean_env(env: Mapping[str, str], root: Path) -> dict[str, str]:
@@ -183,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
             "skip_test": args.skip_test,
             "steps": steps,
             "total_seconds": total,
+            **derived(steps),
             "budget_book_seconds": BUDGETS["book_seconds"],
+            "budget_book_fresh_seconds": BUDGETS["book_fresh_seconds"],
+            "budget_ci_seconds": BUDGETS["ci_seconds"],
         },
     )
     path = write_result(data, args.out)
@@ -201,6 +221,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{status(test[0]['seconds'], BUDGETS['book_seconds'])} "
             "against the 15 min budget of the whole book"
         )
+    for key, what, budget in (
+        ("book_fresh_seconds", "make book from a fresh clone", "book_fresh_seconds"),
+        ("ci_seconds", ".ci/run from a fresh clone", "ci_seconds"),
+    ):
+        if data[key] is not None:
+            print(
+                f"{what}: {data[key] / 60:.1f} min, "
+                f"{status(data[key], BUDGETS[budget])} "
+                f"against {BUDGETS[budget] / 60:.0f} min"
+            )
     print(f"wrote {path}")
     return max((s["returncode"] for s in steps), default=0)
 

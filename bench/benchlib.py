@@ -27,6 +27,8 @@ SCHEMA = 1
 BUDGETS: dict[str, float] = {
     "notebook_seconds": 90.0,
     "book_seconds": 15 * 60.0,
+    "book_fresh_seconds": 9 * 60.0,  # make book from a fresh clone (install + build)
+    "ci_seconds": 20 * 60.0,  # .ci/run from a fresh clone (its make test installs)
     "page_bytes": 2 * 1024 * 1024,
     "site_bytes": 40 * 1024 * 1024,
     "probe_max_abs_diff": 1e-5,

@@ -327,8 +327,47 @@ def test_only_cheap_notebooks_are_repeated():
     assert bench_notebooks.to_repeat(first, repeat=1, below=20) == []
 
 
+def test_install_plan_follows_ci_run():
+    """The benchmark runs what .ci/run runs, in its order, after make install."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    ci_steps = [line.strip() for line in ci.splitlines() if line.startswith("make ")]
+    assert [n for n, _ in bench_install.plan()][1:] == ci_steps
+
+
+def test_install_derived_figures():
+    def step(name, seconds, rc=0):
+        return {"name": name, "seconds": seconds, "returncode": rc}
+
+    steps = [
+        step("make install", 60),
+        step("make test", 400),
+        step("make build", 300),
+        step("make test-site", 5),
+        step("make test-browser", 150),
+    ]
+    assert bench_install.derived(steps) == {
+        "book_fresh_seconds": 360,
+        "ci_seconds": 915,
+    }
+    steps[3] = step("make test-site", 5, rc=2)
+    assert bench_install.derived(steps) == {
+        "book_fresh_seconds": 360,
+        "ci_seconds": None,
+    }
+    assert bench_install.derived(steps[:2]) == {
+        "book_fresh_seconds": None,
+        "ci_seconds": None,
+    }
+
+
 def test_install_plan_and_environment():
-    assert [n for n, _ in bench_install.plan()] == ["make install", "make test"]
+    assert [n for n, _ in bench_install.plan()] == [
+        "make install",
+        "make test",
+        "make build",
+        "make test-site",
+        "make test-browser",
+    ]
     assert [n for n, _ in bench_install.plan(skip_test=True)] == ["make install"]
     root = Path("/repo")
     env = {
