@@ -283,9 +283,7 @@ class NGramCounts:
             raw[m] = self.raw[m].lookup(codes, self.V)  # (5, V)
             if m < self.max_n:
                 cont[m] = self.cont[m].lookup(codes, self.V)
-        return HeldOut._from_lookups(
-            self, ids, np.full(self.V, len(ids) + 1), raw, cont
-        )
+        return HeldOut(self, ids, np.full(self.V, len(ids) + 1), raw, cont)
 
     def held_out(self, text: str) -> HeldOut:
         """Look up every n-gram of `text` once, for fast scoring of many models."""
@@ -312,7 +310,7 @@ class NGramCounts:
             if m < self.max_n:
                 cont[m] = np.empty((5, P), dtype=np.int64)
                 cont[m][:, order] = self.cont[m].lookup(keys, self.V)
-        return HeldOut._from_lookups(self, y, np.arange(2, P + 2), raw, cont)
+        return HeldOut(self, y, np.arange(2, P + 2), raw, cont)
 
 
 @dataclass(frozen=True)
@@ -324,27 +322,11 @@ class HeldOut:
     avail: (
         np.ndarray
     )  # (P,) highest usable order at each position (1 + characters before it)
-    raw: dict = field(repr=False)  # order -> (3, P) count, context total, context types
-    cont: dict = field(
-        repr=False
-    )  # order -> (3, P), continuation counts, orders < max_n
-    #: order -> (2, P), how many characters follow the context once and twice (raw)
-    raw_classes: dict = field(default_factory=dict, repr=False)
-    #: order -> (2, P), the same for the continuation counts, orders < max_n
-    cont_classes: dict = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def _from_lookups(cls, counts, ids, avail, raw5: dict, cont5: dict) -> HeldOut:
-        """Split the (5, P) lookups into the (3, P) tables and the (2, P) classes."""
-        return cls(
-            counts,
-            ids,
-            avail,
-            {m: t[:3] for m, t in raw5.items()},
-            {m: t[:3] for m, t in cont5.items()},
-            {m: t[3:] for m, t in raw5.items()},
-            {m: t[3:] for m, t in cont5.items()},
-        )
+    #: order -> (5, P) count, context total, context types, and the context's
+    #: types seen once and twice (as ``_Table.lookup`` returns them)
+    raw: dict = field(repr=False)
+    #: order -> (5, P), the same of the continuation counts, orders < max_n
+    cont: dict = field(repr=False)
 
     def __len__(self) -> int:
         return len(self.avail)
@@ -362,12 +344,9 @@ def _order_tables(held: HeldOut, top: np.ndarray, m: int) -> np.ndarray:
     Continuation counts, except raw counts where m is the model's own order
     (`top`, the order used at each position).
     """
-    if m in held.cont:
-        t = np.concatenate([held.cont[m], held.cont_classes[m]]).astype(float)
-    else:
-        t = np.concatenate([held.raw[m], held.raw_classes[m]]).astype(float)
+    t = (held.cont[m] if m in held.cont else held.raw[m]).astype(float)  # a copy
     own = np.flatnonzero(top == m)  # the model's own order: raw counts
-    t[:3, own], t[3:, own] = held.raw[m][:, own], held.raw_classes[m][:, own]
+    t[:, own] = held.raw[m][:, own]
     return t
 
 
