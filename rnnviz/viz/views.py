@@ -47,7 +47,9 @@ from rnnviz.viz.plots import GATE_LABELS, GATE_RANGE
 if TYPE_CHECKING:
     from rnnviz.sampling import Generation, Step
 
-_TEMPLATE = """
+# Each control keeps its keys in JupyterLab (keep_keys); the template is marked once.
+_TEMPLATE = keep_keys(
+    """
 <div class="rnnviz-view" id="{id}" data-lm-suppress-shortcuts="true"
   style="font-family: sans-serif; font-size: 14px; margin: 0.5em 0;">
   <div style="margin-bottom: 0.4em;">
@@ -129,6 +131,7 @@ _TEMPLATE = """
 }})();
 </script>
 """
+)
 _HEX = re.compile(r"#[0-9A-Fa-f]{6}")  # the form the view's script mixes
 
 
@@ -184,17 +187,15 @@ def _view(text: str, units: list[int], series: Mapping[str, dict[str, Any]]) -> 
         for n, s in series.items()
     )
     return HTML(
-        keep_keys(
-            _TEMPLATE.format(
-                id=view_id,
-                data=payload.replace("</", "<\\/"),
-                options=options,
-                umax=len(units) - 1,
-                border=TRACK,
-                muted=DARK_GREY,
-                white=WHITE,
-                negative=NEGATIVE,
-            )
+        _TEMPLATE.format(
+            id=view_id,
+            data=payload.replace("</", "<\\/"),
+            options=options,
+            umax=len(units) - 1,
+            border=TRACK,
+            muted=DARK_GREY,
+            white=WHITE,
+            negative=NEGATIVE,
         )
     )
 
