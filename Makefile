@@ -9,8 +9,9 @@ CONSTRAINTS := requirements/constraints.txt
 # Where torch's CPU wheels come from; TORCH_INDEX= (empty) takes torch from PyPI
 # (the CUDA build on Linux), TORCH_INDEX=<url> from another index.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
-# One torch thread per kernel (two pytest workers on two cores; see `build`).
-THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+# One torch thread per kernel (two pytest workers on two cores; see `build`), and no
+# progress bars in the executed notebooks (their timings change on every run).
+THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 RNNVIZ_PROGRESS=0
 HTML   := _build/html/index.html
 
 .PHONY: install book build test test-site test-browser chromium lab strip format bench clean
@@ -37,7 +38,9 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 # Execute every notebook and build the HTML book; warnings are errors.
 # The notebooks run first, one per core, into the build's execution cache
-# (_ext/execute_parallel.py); the build then finds each one there. Kernels run
+# (_ext/execute_parallel.py); the build then finds each one there. A notebook that
+# `make test` has just run under nbval, with the same package, data and checkpoints,
+# is not run again: nbval's outputs go into the cache (_ext/nbval_stage.py). Kernels run
 # single-threaded, as under nbval: for the book's small models one thread is as
 # fast as two, and it cannot stall when the cores are busy.
 build: $(STAMP)

@@ -6,7 +6,9 @@ time (default: every core), each in its own folder as the build would run it,
 and their outputs go into the build's cache (``_build/.jupyter_cache``). The
 build then matches every notebook in the cache (by the hash of its code cells,
 as ``execute_notebooks: cache`` always does) and executes none itself. A
-notebook that is already cached and unchanged is not executed again.
+notebook that is already cached and unchanged is not executed again, nor one
+that ``make test`` has just executed under nbval with the same rnnviz, data
+and checkpoints (``_ext/nbval_stage.py``): CI executes each notebook once.
 
 A notebook that fails is reported with its traceback and the script exits 1
 (the build would fail on it too, later).
@@ -28,7 +30,11 @@ from pathlib import Path
 from jupyter_cache import get_cache
 from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nbval_stage import import_staged  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("RNNVIZ_PROGRESS", "0")  # as under nbval (conftest.py)
 TIMEOUT = 300  # seconds per cell, as execute.timeout in _config.yml
 
 
@@ -50,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     uris = [str(p) for p in notebooks()]
     for uri in uris:
         cache.add_nb_to_project(uri)
+    staged = import_staged(cache, ROOT, uris)
+    if staged:
+        print(f"{len(staged)} notebook(s) taken as nbval executed them", flush=True)
     todo = cache.list_unexecuted(uris)
     print(
         f"{len(uris) - len(todo)} notebook(s) cached, executing {len(todo)} "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -268,7 +269,9 @@ def fit(
     ``History.metrics``; it runs in eval mode every ``eval_every`` steps, at
     step 0 if ``eval_at_start``, and after the last step. ``stop(history)``,
     checked after each evaluation during training, ends training early, as
-    does ``time_budget`` (seconds).
+    does ``time_budget`` (seconds). ``progress`` shows a progress bar, unless
+    the environment sets ``RNNVIZ_PROGRESS=0`` (the book's build and tests do:
+    a bar's timings would differ on every run of a page).
 
     The loop runs inside ``rnnviz._checks.seeded(seed)`` (``seed`` draws the
     dropout masks; the global random state is left as it was); batches come
@@ -296,7 +299,8 @@ def fit(
     opt = optimizer or torch.optim.Adam(params, lr=lr)
     sched = _Schedule(opt, lr_schedule)
     hist, keys = History(), []
-    bar = tqdm(range(1, steps + 1), disable=not progress, desc=desc, unit="step")
+    show = progress and os.environ.get("RNNVIZ_PROGRESS", "1") != "0"
+    bar = tqdm(range(1, steps + 1), disable=not show, desc=desc, unit="step")
     start, cpu_start = time.perf_counter(), time.process_time()
 
     def run_eval(step: int) -> None:
