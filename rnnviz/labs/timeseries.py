@@ -5,7 +5,8 @@
   after a lag), :func:`low_rank_series` (high-dimensional inputs driven by a few
   latent oscillators).
 * Missing values: :func:`drop_at_random` (missing completely at random),
-  :func:`impute` (zero, mean or forward fill), :func:`steps_since_observed`
+  :func:`observed_stats` (mean and standard deviation of the observed entries
+  only), :func:`impute` (zero, mean or forward fill), :func:`steps_since_observed`
   (the time-interval input of GRU-D, Che et al. 2018).
 * Forecasting one step ahead from a window: :func:`windows`, :class:`SeqRegressor`
   (GRU/LSTM/RNN read at its last step, optional linear input projection),
@@ -146,22 +147,49 @@ def drop_at_random(shape: tuple[int, ...], rate: float, seed: int = 0) -> Tensor
     return torch.rand(shape, generator=_gen(seed)) >= rate
 
 
+def _check_observed(x: Tensor, observed: Tensor) -> None:
+    if observed.shape != x.shape or observed.dtype != torch.bool:
+        raise ValueError(
+            f"observed must be a bool tensor of shape {tuple(x.shape)}, "
+            f"got {observed.dtype} {tuple(observed.shape)}"
+        )
+
+
+def observed_stats(x: Tensor, observed: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and standard deviation (C,) of each channel of ``x`` (T, C) over its
+    observed entries only (``observed`` (T, C) True); the unobserved entries of
+    ``x`` (NaN, a placeholder, or the true values of a synthetic series) are
+    never read.
+
+    The standard deviation uses Bessel's correction, as ``Tensor.std()``.
+    Pass the training part only (``x[:n], observed[:n]``): statistics that
+    include held-out steps leak them into the inputs.
+    """
+    _check_series(x, "x")
+    _check_observed(x, observed)
+    counts = observed.sum(0)  # (C,)
+    if (counts < 2).any():
+        raise ValueError("every channel needs at least two observed values")
+    known = torch.where(observed, x, torch.zeros(()))  # (T, C), gaps read as 0
+    mean = known.sum(0) / counts  # (C,)
+    dev = torch.where(observed, x - mean, torch.zeros(()))  # (T, C)
+    std = ((dev**2).sum(0) / (counts - 1)).sqrt()  # (C,)
+    return mean, std
+
+
 def impute(
     x: Tensor, observed: Tensor, method: str, mean: Tensor | None = None
 ) -> Tensor:
     """Fill the unobserved entries of ``x`` (T, C); ``observed`` (T, C): True if known.
 
     ``"zero"``: 0. ``"mean"``: ``mean`` (C,) (default: mean of the observed
-    entries of each channel). ``"forward"``: the last observed value of the
-    channel (causal: never looks ahead); before the first observation, ``mean``.
-    The input is not modified.
+    entries of each channel of ``x``; when ``x`` holds held-out steps too, pass
+    the training part's, from :func:`observed_stats`). ``"forward"``: the last
+    observed value of the channel (causal: never looks ahead); before the first
+    observation, ``mean``. The input is not modified.
     """
     _check_series(x, "x")
-    if observed.shape != x.shape or observed.dtype != torch.bool:
-        raise ValueError(
-            f"observed must be a bool tensor of shape {tuple(x.shape)}, "
-            f"got {observed.dtype} {tuple(observed.shape)}"
-        )
+    _check_observed(x, observed)
     if method not in IMPUTE:
         raise ValueError(f"method must be one of {IMPUTE}, got {method!r}")
     if method == "zero":

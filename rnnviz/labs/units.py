@@ -1,7 +1,7 @@
 """Looking inside a trained character model: which units track what, how saturated
 the gates are, and where the model beats the n-gram.
 
-Four pieces, all numpy on a :class:`~rnnviz.probe.Trace`:
+Five pieces, all numpy on a :class:`~rnnviz.probe.Trace`:
 
 - **Text features** computed from the text alone, one float per character
   (:mod:`rnnviz.labs.features`, re-exported here: ``FEATURES``, ``text_features``,
@@ -12,6 +12,9 @@ Four pieces, all numpy on a :class:`~rnnviz.probe.Trace`:
 - **Gate saturation** (:func:`saturation`), after Karpathy et al. (2015): the
   fraction of steps each gate unit spends below ``lo`` (left-saturated) or
   above ``hi`` (right-saturated).
+- **Pattern queries** (:func:`select_pattern`, :func:`match_pattern`), after
+  LSTMVis (Strobelt et al. 2018): the units on over a chosen span of text,
+  and the other passages where the same units are on together.
 - **Per-character loss** of the network (:func:`model_bits`) and of an n-gram
   (:func:`ngram_bits`), in bits, for comparisons character by character.
 
@@ -23,6 +26,7 @@ many units, or a unit that tracks a conjunction of features, is missed.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -208,6 +212,118 @@ def evidence(
         z = _zscore(_rank(pair) if method == "spearman" else pair)
         out.append({**row, "r_evidence": float(np.clip(z[:, 0] @ z[:, 1], -1.0, 1.0))})
     return out
+
+
+# --- pattern queries (LSTMVis) ------------------------------------------------------
+
+
+def _unit_values(trace: Trace, series: str, layer: int, batch: int) -> np.ndarray:
+    x = np.asarray(trace.series(series, layer)[:, batch], dtype=float)  # (T, H)
+    if not np.isfinite(x).all():
+        raise ValueError(
+            f"trace series {series!r} of layer {layer} contains NaN or infinite values"
+        )
+    return x
+
+
+def select_pattern(
+    trace: Trace,
+    start: int,
+    stop: int,
+    *,
+    threshold: float,
+    series: str = "h",
+    layer: int = 0,
+    batch: int = 0,
+) -> np.ndarray:
+    """The units *on* over a span and *off* on either side of it, after the select
+    step of LSTMVis (Strobelt et al. 2018).
+
+    A unit is on at step t when its ``series`` value exceeds ``threshold``.
+    Selected are the units on at every step of ``start:stop`` and off at step
+    ``start - 1`` and at step ``stop`` (where those steps exist). Returns the
+    sorted unit indices, possibly none.
+    """
+    x = _unit_values(trace, series, layer, batch)
+    T = len(x)
+    start, stop = operator.index(start), operator.index(stop)
+    if not 0 <= start < stop <= T:
+        raise ValueError(f"need 0 <= start < stop <= {T}, got {start!r}, {stop!r}")
+    on = x > threshold  # (T, H)
+    keep = on[start:stop].all(axis=0)
+    if start > 0:
+        keep &= ~on[start - 1]
+    if stop < T:
+        keep &= ~on[stop]
+    return np.flatnonzero(keep)
+
+
+def match_pattern(
+    trace: Trace,
+    units: Sequence[int],
+    *,
+    threshold: float,
+    series: str = "h",
+    layer: int = 0,
+    batch: int = 0,
+    min_length: int = 1,
+    slack: int = 0,
+) -> list[tuple[int, int]]:
+    """The passages where a selected set of units is on together: the match step
+    of LSTMVis, simplified.
+
+    Step t *matches* when at most ``slack`` of ``units`` are off there (on:
+    value > ``threshold``). Returns the maximal runs of matching steps at least
+    ``min_length`` long, as ``(start, stop)`` pairs in order.
+    """
+    units = [int(u) for u in units]
+    if not units:
+        raise ValueError("no units given: select_pattern found none to match")
+    min_length = positive_int("min_length", min_length)
+    if not (isinstance(slack, int) and 0 <= slack < len(units)):
+        raise ValueError(f"need 0 <= slack < {len(units)} (the units), got {slack!r}")
+    x = _unit_values(trace, series, layer, batch)
+    if any(not 0 <= u < x.shape[1] for u in units):
+        raise IndexError(f"units must be in [0, {x.shape[1]}), got {units}")
+    hit = (x[:, units] <= threshold).sum(axis=1) <= slack  # (T,)
+    edges = np.flatnonzero(np.diff(np.r_[0, hit.astype(np.int8), 0]))
+    runs = edges.reshape(-1, 2)  # (starts, stops) of the runs of hits
+    return [(int(a), int(b)) for a, b in runs if b - a >= min_length]
+
+
+def match_text(
+    text: str,
+    matches: Sequence[tuple[int, int]],
+    *,
+    context: int = 30,
+    limit: int | None = None,
+) -> tuple[str, np.ndarray, np.ndarray]:
+    """The matched passages of ``text`` with ``context`` characters either side,
+    for a view: returns (shown text, mask, positions), arrays of its length N.
+
+    ``mask`` is 1.0 on matched characters, ``positions`` the index of each shown
+    character in ``text`` (-1 for the blank line that separates two passages).
+    ``limit`` keeps the first ``limit`` matches.
+    """
+    if context < 0:
+        raise ValueError(f"context must be >= 0, got {context!r}")
+    pieces, where = [], []
+    for a, b in list(matches)[:limit]:
+        if not 0 <= a < b <= len(text):
+            raise ValueError(f"match ({a}, {b}) lies outside a text of {len(text)}")
+        lo, hi = max(0, a - context), min(len(text), b + context)
+        if pieces:
+            pieces.append("\n\n")
+            where.append(np.full(2, -1))
+        pieces.append(text[lo:hi])
+        where.append(np.arange(lo, hi))
+    if not pieces:
+        raise ValueError("no matches to show")
+    positions = np.concatenate(where)
+    inside = np.zeros(len(text) + 1, dtype=bool)  # the last entry stands for -1
+    for a, b in list(matches)[:limit]:
+        inside[a:b] = True
+    return "".join(pieces), inside[positions] * 1.0, positions
 
 
 # --- gate saturation ------------------------------------------------------------------

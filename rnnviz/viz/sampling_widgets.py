@@ -34,7 +34,7 @@ class SamplingLab(W.VBox):
         self,
         model: CharModel,
         vocab: Vocab,
-        prompt: str = "ROMEO:\n",
+        prompt: str = "Brutus:\n",
         length: int = 200,
         strategy: str = "temperature",
         seed: int = 0,
@@ -140,7 +140,7 @@ class SamplingLab(W.VBox):
 
 
 def sampling_lab(
-    model: CharModel, vocab: Vocab, prompt: str = "ROMEO:\n", length: int = 200
+    model: CharModel, vocab: Vocab, prompt: str = "Brutus:\n", length: int = 200
 ) -> SamplingLab:
     """A sampling lab for ``model``: see :class:`SamplingLab`."""
     return SamplingLab(model, vocab, prompt=prompt, length=length)

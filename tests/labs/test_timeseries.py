@@ -17,6 +17,7 @@ from rnnviz.labs.timeseries import (
     low_rank_series,
     mse,
     num_parameters,
+    observed_stats,
     seasonal_series,
     steps_since_observed,
     windows,
@@ -93,6 +94,34 @@ def test_impute_against_loops():
     for c in range(3):
         assert torch.allclose(auto[~observed[:, c], c], x[observed[:, c], c].mean())
     assert torch.equal(x, x_before)  # input not mutated
+
+
+def test_observed_stats_never_read_the_missing_values():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(200, 2, generator=g) * torch.tensor([1.0, 3.0]) + 5.0
+    observed = torch.rand(200, 2, generator=g) > 0.4
+    mean, std = observed_stats(x, observed)
+    for c in range(2):  # the statistics of the observed values alone
+        known = x[observed[:, c], c]
+        assert torch.allclose(mean[c], known.mean()) and torch.allclose(
+            std[c], known.std()
+        )
+    hidden = torch.where(observed, x, torch.full_like(x, 1e6))  # gaps hold junk
+    assert torch.equal(observed_stats(hidden, observed)[0], mean)
+    assert torch.allclose(observed_stats(hidden, observed)[1], std)
+    nan = torch.where(observed, x, torch.full_like(x, math.nan))
+    assert torch.allclose(
+        torch.stack(observed_stats(nan, observed)), torch.stack((mean, std))
+    )
+    # a series whose missing values are large: statistics of all values are off
+    gappy = x.clone()
+    gappy[~observed] += 10.0
+    assert not torch.allclose(gappy.mean(0), mean, atol=1.0)
+    assert torch.allclose(observed_stats(gappy, observed)[0], mean)
+    with pytest.raises(ValueError, match="two observed"):
+        observed_stats(
+            x[:3], torch.tensor([[True, True], [False, True], [False, False]])
+        )
 
 
 def test_impute_rejects_bad_input():

@@ -318,3 +318,113 @@ def test_plot_unit_feature(no_global_changes):
         units.plot_unit_feature(
             tr, row, features.line_position(text), start=150, stop=10
         )
+
+
+# --- pattern queries (LSTMVis) --------------------------------------------------------
+
+
+def _brute_select(x, start, stop, thr):
+    """Units on at every step of [start, stop) and off just outside, one at a time."""
+    T, H = x.shape
+    out = []
+    for u in range(H):
+        inside = all(x[t, u] > thr for t in range(start, stop))
+        before = start == 0 or x[start - 1, u] <= thr
+        after = stop == T or x[stop, u] <= thr
+        if inside and before and after:
+            out.append(u)
+    return out
+
+
+def _brute_match(x, chosen, thr, min_length, slack):
+    """Every span (a, b) checked directly: all its steps match, both ends maximal."""
+    T = len(x)
+
+    def hit(t):
+        return sum(x[t, u] <= thr for u in chosen) <= slack
+
+    return [
+        (a, b)
+        for a in range(T)
+        for b in range(a + min_length, T + 1)
+        if all(hit(t) for t in range(a, b))
+        and (a == 0 or not hit(a - 1))
+        and (b == T or not hit(b))
+    ]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pattern_queries_match_a_brute_force_reference(seed):
+    tr = _trace(T=80, H=8, seed=seed)
+    rng = np.random.default_rng(seed)
+    for layer, series in ((0, "h"), (1, "c"), (1, "o")):
+        x = np.asarray(tr.series(series, layer)[:, 0], dtype=float)  # (T, H)
+        for thr in np.quantile(x, [0.3, 0.5, 0.7]):
+            for start, stop in [(0, 1), (0, 3), (10, 12), (77, 80), (40, 41)]:
+                got = units.select_pattern(
+                    tr, start, stop, threshold=thr, series=series, layer=layer
+                )
+                assert got.tolist() == _brute_select(x, start, stop, thr)
+            chosen = sorted(rng.choice(8, size=3, replace=False).tolist())
+            for min_length, slack in ((1, 0), (2, 0), (3, 1), (1, 2)):
+                got = units.match_pattern(
+                    tr,
+                    chosen,
+                    threshold=thr,
+                    series=series,
+                    layer=layer,
+                    min_length=min_length,
+                    slack=slack,
+                )
+                assert got == _brute_match(x, chosen, thr, min_length, slack)
+
+
+def test_pattern_query_finds_a_planted_pattern():
+    tr = _trace(T=120, H=6, seed=3)
+    h = np.asarray(tr.series("h", 1), dtype=np.float32).copy() * 0.1  # all below 0.5
+    spans = [(5, 9), (40, 44), (90, 93)]
+    for a, b in spans:
+        h[a:b, 0, [1, 4]] = 0.9  # units 1 and 4 switch on together
+    h[60:70, 0, 1] = 0.9  # unit 1 alone: not the pattern
+    tr = _replace(tr, 1, "h", h)
+    chosen = units.select_pattern(tr, 40, 44, threshold=0.5, layer=1)
+    assert chosen.tolist() == [1, 4]
+    assert units.match_pattern(tr, chosen, threshold=0.5, layer=1) == spans
+    assert units.match_pattern(tr, chosen, threshold=0.5, layer=1, min_length=4) == [
+        (5, 9),
+        (40, 44),
+    ]
+    assert units.match_pattern(tr, chosen, threshold=0.5, layer=1, slack=1) == [
+        (5, 9),
+        (40, 44),
+        (60, 70),
+        (90, 93),
+    ]
+
+
+def test_match_text_shows_each_passage_with_its_context():
+    text = "abcdefghijklmnopqrstuvwxyz"
+    shown, mask, pos = units.match_text(text, [(2, 4), (20, 22)], context=1)
+    assert shown == "bcde\n\ntuvw"
+    assert mask.tolist() == [0, 1, 1, 0, 0, 0, 0, 1, 1, 0]
+    assert pos.tolist() == [1, 2, 3, 4, -1, -1, 19, 20, 21, 22]
+    assert all(text[p] == c for p, c in zip(pos, shown) if p >= 0)
+    assert units.match_text(text, [(0, 2), (5, 6)], context=3, limit=1)[0] == "abcde"
+
+
+def test_pattern_query_errors():
+    tr = _trace(T=20, H=4)
+    with pytest.raises(ValueError, match="start < stop"):
+        units.select_pattern(tr, 5, 5, threshold=0.0)
+    with pytest.raises(ValueError, match="start < stop"):
+        units.select_pattern(tr, 0, 21, threshold=0.0)
+    with pytest.raises(ValueError, match="no units"):
+        units.match_pattern(tr, [], threshold=0.0)
+    with pytest.raises(IndexError, match="units must be"):
+        units.match_pattern(tr, [4], threshold=0.0)
+    with pytest.raises(ValueError, match="slack"):
+        units.match_pattern(tr, [0, 1], threshold=0.0, slack=2)
+    with pytest.raises(ValueError, match="no matches"):
+        units.match_text("abc", [])
+    with pytest.raises(ValueError, match="outside"):
+        units.match_text("abc", [(2, 5)])
