@@ -388,3 +388,21 @@ def test_lm_step_mode_equals_parallel_forward():
     assert all((u - v).abs().max() < 1e-12 for u, v in zip(s, state))
     with pytest.raises(ValueError, match=r"\(B,\) int64"):
         model.step(ids)
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+@pytest.mark.parametrize("layers", [1, 3, 8])
+def test_stacks_converge_under_a_constant_input(cell, layers):
+    """The revival chapter's proof: with a_t in (0, 1) and position-wise maps
+    between the layers, a constant input makes every layer, and the logits,
+    converge, so no stack tracks the parity of 1^n."""
+    lm = MinGRULM(7, d_model=16, num_layers=layers, cell=cell, mode="tree", seed=layers)
+    lm = lm.double()
+    with torch.no_grad():
+        logits, _ = lm(torch.full((2, 1500), 3))  # (2, T, V)
+        a, _ = lm.rnns[0].coefficients(lm.norms[0](lm.embed(torch.tensor([[3]]))))
+    assert 0 < float(a.min()) and float(a.max()) < 1  # the contraction of the proof
+    change = (logits[:, 1:] - logits[:, :-1]).abs().amax((0, 2))  # (T - 1,)
+    assert change[0] > 1e-4 and change[-1] < 1e-12
+    odd, even = torch.softmax(logits[0, -1], -1), torch.softmax(logits[0, -2], -1)
+    assert (odd - even).abs().max() < 1e-12  # the same answer for n and n + 1

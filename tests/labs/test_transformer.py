@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from rnnviz.data import Vocab
+from rnnviz.labs import transformer_sweep as ts
 from rnnviz.labs.transformer import (
     CausalSelfAttention,
     CharTransformer,
@@ -354,3 +355,59 @@ def test_a_short_training_run_lowers_held_out_loss():
     after = evaluate_windows(m, valid_ids, window=32, stride=16)
     assert after < 0.5 * before, (before, after)
     assert hist.val_loss[-1] < before
+
+
+# --- rnnviz.labs.transformer_sweep: the chapter's equal-budget comparison ---
+
+
+def test_sweep_models_have_matched_sizes_and_seeded_weights():
+    vocab = Vocab.from_text("abcdefghij klmnopqrstuvwxyz\n:ABC")
+    sizes = {n: ts.make_model(n, vocab, 0).num_parameters() for n in ts.MODELS}
+    assert abs(sizes["Transformer"] / sizes["LSTM"] - 1) < 0.05
+    a, b = (
+        ts.make_model("Transformer", vocab, 1),
+        ts.make_model("Transformer", vocab, 1),
+    )
+    c = ts.make_model("Transformer", vocab, 2)
+    pa, pb, pc = (torch.cat([p.flatten() for p in m.parameters()]) for m in (a, b, c))
+    assert torch.equal(pa, pb) and not torch.equal(pa, pc)
+    with pytest.raises(ValueError, match="unknown model"):
+        ts.make_model("GRU", vocab, 0)
+
+
+def test_sweep_grids_bracket_the_rates_and_run_records_a_budget(tmp_path):
+    assert set(ts.LRS) == set(ts.MODELS) and all(len(v) >= 3 for v in ts.LRS.values())
+    assert 1e-3 in ts.LRS["Transformer"]  # the bench's rate is among the candidates
+    text = "First Citizen:\nBefore we proceed any further, hear me speak.\n" * 20
+    vocab = Vocab.from_text(text)
+    ids = vocab.encode(text)
+    r = ts.run("LSTM", vocab, ids, {"valid": ids}, steps=3, lr=1e-2, seed=0)
+    assert r["steps"] == 3 and r["seed"] == 0 and r["cpu_seconds"] > 0
+    assert (
+        math.isfinite(r["valid_bpc"]) and 0 < r["valid_bpc"] < math.log2(len(vocab)) + 1
+    )
+    out = tmp_path / "s.json"
+    ts.write({"tuning": [dict(r, valid_bpc=1 / 3)], "final": []}, out)
+    assert json.loads(out.read_text())["tuning"][0]["valid_bpc"] == 0.3333
+
+
+def test_shipped_sweep_is_complete_and_equal_budget():
+    if not ts.DEFAULT_OUT.exists():
+        pytest.skip("the sweep's result is not shipped")
+    sweep = json.loads(ts.DEFAULT_OUT.read_text())
+    assert sweep["budgets"] == list(ts.BUDGETS)
+    for steps in sweep["budgets"]:
+        for name in ts.MODELS:
+            runs = [
+                r for r in sweep["final"] if r["model"] == name and r["steps"] == steps
+            ]
+            assert sorted(r["seed"] for r in runs) == sorted(sweep["seeds"])
+            assert {r["lr"] for r in runs} == {sweep["best_lr"][f"{name}@{steps}"]}
+            tuned = {
+                r["lr"]: r["valid_bpc"]
+                for r in sweep["tuning"]
+                if r["model"] == name and r["steps"] == steps
+            }
+            assert sorted(tuned) == sorted(sweep["lrs"][name])
+            ok = {lr: b for lr, b in tuned.items() if b is not None}
+            assert min(ok, key=ok.get) == sweep["best_lr"][f"{name}@{steps}"]
