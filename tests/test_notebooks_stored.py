@@ -1,6 +1,7 @@
 """Notebooks are stored without outputs, except the semantic cells nbval compares."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,28 @@ def test_notebooks_are_in_the_toc(path):
     assert str(path.relative_to(ROOT).with_suffix("")) in toc, (
         f"{path} is not listed in _toc.yml"
     )
+
+
+RELATIVE_DATA = re.compile(r"""(?<![\w/.])["'](?:\./)?data/""")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_data_files_are_found_outside_a_clone(path):
+    # A notebook opened alone (Colab, an installed rnnviz) has no data/ beside it:
+    # it reads its chapter's files through rnnviz.paths.book_file, which the wheel
+    # serves (pyproject.toml ships every chapters/*/data file).
+    bad = [
+        k
+        for k, cell in enumerate(_code_cells(path))
+        if RELATIVE_DATA.search(_source(cell))
+    ]
+    assert not bad, f"code cells {bad} open data/ by a relative path: use book_file"
+
+
+def test_every_data_file_is_of_a_kind_the_wheel_ships():
+    assert RELATIVE_DATA.search('Path("data/x.json")')
+    assert not RELATIVE_DATA.search('book_file("chapters/05-future/data/x.json")')
+    files = [p for p in (ROOT / "chapters").glob("*/data/*") if p.is_file()]
+    assert files, "no chapter data files found"
+    odd = [str(p.relative_to(ROOT)) for p in files if p.suffix not in (".txt", ".json")]
+    assert not odd, f"pyproject.toml ships .txt and .json from chapters/*/data: {odd}"

@@ -44,8 +44,15 @@ CELLS = ("rnn", "gru", "lstm")
 SHIPPED_FOLDERS = {
     "checkpoints": (".pt", ".sha256"),
     "web/live/models": (".js", ".sha256"),
-    "chapters/06-appendix/data": (".txt",),
 }
+#: Every chapter's data folder ships whole (the text qa-text reads, the sweeps'
+#: pinned results).
+SHIPPED_FOLDERS.update(
+    {
+        str(d.relative_to(ROOT)): (".txt", ".json")
+        for d in sorted((ROOT / "chapters").glob("*/data"))
+    }
+)
 #: Never copied into the build: environments, builds and caches.
 SKIP = {".git", ".venv", "_build", "build", "dist", "__pycache__", "node_modules"}
 SKIP_SUFFIXES = (".egg-info", "_cache", ".ipynb_checkpoints")
