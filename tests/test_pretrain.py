@@ -225,6 +225,24 @@ def test_shipped_checkpoint_is_pinned_and_within_budget(cell):
         assert bool(torch.isfinite(v).all())
 
 
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_shipped_metadata_states_the_budget_the_chapter_tabulates(cell):
+    """The pretrained chapter's budget table and its step axis read these fields."""
+    meta = pt.load_pretrained(cell).metadata
+    train_cfg = meta["train"]
+    assert train_cfg == pt.CONFIGS[cell]["train"]
+    assert meta["model"] == pt.CONFIGS[cell]["model"]
+    per_step = train_cfg["batch_size"] * train_cfg["seq_len"]
+    assert meta["characters_seen"] == meta["steps"] * per_step
+    h = meta["history"]
+    assert len(h["eval_step"]) == len(h["val_loss"]) >= 2
+    assert (
+        h["eval_step"] == sorted(h["eval_step"]) and h["eval_step"][-1] == meta["steps"]
+    )
+    assert meta["valid_plays"] == ["julius-caesar", "twelfth-night"]
+    assert meta["test_plays"] == ["hamlet", "the-merchant-of-venice"]
+
+
 def test_shipped_lstm_meets_the_quality_budget_on_the_test_plays():
     """The LSTM's test loss is recomputed here, not read from its metadata."""
     ck = pt.load_pretrained("lstm")

@@ -27,7 +27,7 @@ NOTEBOOKS = sorted(
 TEST_SPEAKERS = ("Hamlet", "Shylock", "Portia", "Ophelia", "Polonius")
 READS_TEST = re.compile(
     r"\bcorpus\.test\b|\bTEST_PLAYS\b|split_plays\[[\"']test[\"']\]|"
-    r"\btest_(?:ids|text|plays)\b|"
+    r"(?<![\"'])\btest_(?:ids|text|plays)\b|"
     + "|".join(re.escape(repr(s)[1:-1]) for s in TEST_PLAYS)
     + "|"
     + "|".join(rf"\b{s}:" for s in TEST_SPEAKERS)
