@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from rnnviz.data import UnknownCharacterError, Vocab
-from rnnviz.labs.finetune import fine_tune, from_scratch, split_text
+from rnnviz.labs.finetune import (
+    fine_tune,
+    from_scratch,
+    load_sweep,
+    split_text,
+    split_three,
+    sweep,
+)
 from rnnviz.models import CharLM
 from rnnviz.train import evaluate
 
@@ -136,3 +143,54 @@ def test_fine_tune_errors():
         fine_tune(no_vocab, "abc", steps=1)
     with pytest.raises(TypeError, match="CharLM"):
         from_scratch("model")
+
+
+def test_split_three_cuts_the_tail_of_split_text_and_a_tuning_slice():
+    train, tune, tail = split_three(TEXT)
+    assert train + tune + tail == TEXT and tail == split_text(TEXT, 0.8)[1]
+    assert train.endswith("\n\n") and tune.endswith("\n\n") and tune[:2] in ("A:", "B:")
+    assert len(train) > 5 * len(tune) > 0
+
+
+def test_sweep_runs_the_fine_tune_loop_and_picks_the_scratch_rate_by_tuning_loss():
+    torch.set_num_threads(1)
+    model = _model().eval()
+    before = _state(model)
+    settings = dict(
+        fine_tune_lrs=(1e-3, 1e-2),
+        fine_tune_steps=6,
+        scratch_lrs=(1e-4, 3e-2),
+        scratch_steps=6,
+        eval_every=3,
+        seeds=(0, 1),
+        batch_size=2,
+        seq_len=16,
+    )
+    result = sweep(model, TEXT, **settings)
+    runs = result["runs"]
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert [r["kind"] for r in runs] == ["fine-tuned"] * 4 + ["from scratch"] * 3
+    assert all(r["step"] == [0, 3, 6] for r in runs)
+    # the sweep's fine-tuning is fine_tune's: the same weights, the same held-out loss
+    train, _, tail = split_three(TEXT)
+    tuned, _ = fine_tune(
+        model, train, steps=6, lr=1e-2, batch_size=2, seq_len=16, seed=1
+    )
+    run = next(r for r in runs if r["lr"] == 1e-2 and r["seed"] == 1)
+    assert run["tail"][-1] == pytest.approx(
+        evaluate(tuned, VOCAB.encode(tail)), rel=1e-6
+    )
+    assert run["tail"][0] == pytest.approx(
+        evaluate(model, VOCAB.encode(tail)), rel=1e-6
+    )
+    # from scratch: both rates with seed 0, the other seed at the better tuning loss
+    first = {r["lr"]: r["tune"][-1] for r in runs[4:6]}
+    assert runs[6]["seed"] == 1 and runs[6]["lr"] == min(first, key=first.get)
+    assert result["characters"]["tail"] == len(tail)
+
+
+def test_load_sweep_checks_the_pinned_hash(tmp_path):
+    path = tmp_path / "sweep.json"
+    path.write_text('{"runs": []}\n')
+    with pytest.raises(ValueError, match="sha256"):
+        load_sweep(path)
