@@ -9,14 +9,26 @@
 * :func:`plot_attention_map` and :func:`plot_decode_step`: the weights as a
   heatmap (output characters x source characters) and one decoding step.
 * :func:`digit_copy_pairs`: random digit strings and their copies (or
-  reversals), the task that exposes the fixed-size bottleneck.
+  reversals), the task that exposes the fixed-size bottleneck;
+  :func:`digit_copy_split` draws training, validation and test strings with
+  no string in two of them.
+* :func:`bottleneck_sweep`: both models on both tasks, three seeds, several
+  training budgets and, on the numbers, three learning rates for the model
+  without attention; run once
+  with ``python -m rnnviz.labs.attention`` (about 6 CPU-minutes), which
+  writes ``chapters/05-future/data/attention-sweep.json``; :func:`load_sweep` reads it
+  back, checked against :data:`SWEEP_SHA256`.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,15 +37,22 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from rnnviz._checks import positive_int
+from rnnviz.checkpoints import verify_sha256
 from rnnviz.labs.seq2seq import (
     ONES,
     TENS,
     PairVocab,
     Seq2Seq,
+    accuracy,
+    collate,
+    fit,
     greedy_decode,
+    number_pairs,
     number_words,
     pad_rows,
+    translate,
 )
+from rnnviz.paths import book_file
 from rnnviz.viz.palette import BLUE, VERMILLION
 from rnnviz.viz.plots import new_axes, show_char
 
@@ -307,3 +326,312 @@ def digit_copy_pairs(
         s = "".join(map(str, torch.randint(0, 10, (length,), generator=g).tolist()))
         out.append((s, s[::-1] if reverse else s))
     return out
+
+
+@dataclass(frozen=True)
+class CopySplit:
+    """Copy pairs with no string in two of the three parts.
+
+    ``test[n]`` holds the held-out pairs of length ``n``; ``valid`` the
+    validation pairs (all lengths of training).
+    """
+
+    train: list[tuple[str, str]]
+    valid: list[tuple[str, str]]
+    test: dict[int, list[tuple[str, str]]]
+
+
+def _distinct_strings(
+    length: int, k: int, g: torch.Generator, taken: set[str]
+) -> list[str]:
+    """``k`` distinct digit strings of ``length``, none in ``taken``."""
+    out: list[str] = []
+    seen = set(taken)
+    while len(out) < k:
+        s = "".join(map(str, torch.randint(0, 10, (length,), generator=g).tolist()))
+        if s not in seen:
+            seen.add(s)
+            out.append(s)
+    return out
+
+
+def digit_copy_split(
+    n_train: int,
+    min_len: int,
+    max_len: int,
+    test_max: int,
+    per_len: int,
+    seed: int,
+    held_share: float = 0.2,
+) -> CopySplit:
+    """Training, validation and test copy pairs, disjoint as strings.
+
+    For each length ``n`` in ``1 .. test_max`` the test gets ``per_len``
+    distinct strings, at most ``held_share`` of the ``10 ** n`` strings there
+    are; for each training length as many again (at most the same share) go
+    to validation. Training then draws ``n_train`` strings, lengths uniform in
+    ``min_len .. max_len``, and redraws any held-out one: a test string is
+    never seen in training.
+    """
+    for name, v in (
+        ("n_train", n_train),
+        ("min_len", min_len),
+        ("max_len", max_len),
+        ("test_max", test_max),
+        ("per_len", per_len),
+    ):
+        positive_int(name, v)
+    if not min_len <= max_len <= test_max:
+        raise ValueError(
+            f"need min_len <= max_len <= test_max, got {min_len}, {max_len}, {test_max}"
+        )
+    if not 0 < held_share < 0.5:
+        raise ValueError(f"held_share must be in (0, 0.5), got {held_share}")
+    g = torch.Generator().manual_seed(seed)
+    held: set[str] = set()
+    test, valid = {}, []
+    for n in range(1, test_max + 1):
+        k = max(1, min(per_len, int(held_share * 10**n)))
+        test[n] = [(s, s) for s in _distinct_strings(n, k, g, held)]
+        held |= {s for s, _ in test[n]}
+    for n in range(min_len, max_len + 1):
+        k = max(1, min(per_len, int(held_share * 10**n)))
+        valid += [(s, s) for s in _distinct_strings(n, k, g, held)]
+        held |= {s for s, _ in valid}
+    lengths = torch.randint(min_len, max_len + 1, (n_train,), generator=g).tolist()
+    train = []
+    for n in lengths:
+        while True:
+            s = "".join(map(str, torch.randint(0, 10, (n,), generator=g).tolist()))
+            if s not in held:
+                break
+        train.append((s, s))
+    return CopySplit(train, valid, test)
+
+
+# --- the sweep: bottleneck or optimisation? -------------------------------------------
+
+#: The settings of :func:`bottleneck_sweep` as shipped.
+SWEEP_CONFIG = {
+    "seeds": [0, 1, 2],
+    "hidden": 64,
+    "embed": 32,
+    "batch_size": 64,
+    "clip": 1.0,
+    "lr_attention": 3e-3,
+    "lrs_plain": [1e-3, 3e-3, 1e-2],
+    "numbers_steps_attention": 400,
+    "numbers_steps_plain": 1600,
+    "numbers_every": 400,
+    "copy_embed": 16,
+    "copy_train": 20_000,
+    "copy_min": 1,
+    "copy_max": 10,
+    "copy_test_max": 14,
+    "copy_per_len": 200,
+    "copy_steps": 1800,
+    "copy_every": 600,
+}
+#: Where :func:`bottleneck_sweep` is shipped, in the repository.
+SWEEP_PATH = ("chapters", "05-future", "data", "attention-sweep.json")
+#: sha256 of the shipped ``chapters/05-future/data/attention-sweep.json``.
+SWEEP_SHA256 = "2d198ecc0453f5bbfe17d0a4cca4d11f6bb2f43fcc4d042db4a9ffdbad6b6679"
+
+
+def _numbers_run(
+    attention: bool, lr: float, seed: int, steps: int, cfg: dict
+) -> dict[str, list[float]]:
+    pairs = number_pairs(seed=0)
+    sv = PairVocab.from_texts([s for s, _ in pairs.train])
+    tv = PairVocab.from_texts([t for _, t in pairs.train])
+    train, valid = collate(pairs.train, sv, tv), collate(pairs.valid, sv, tv)
+    digits = [len(s.replace(",", "")) for s, _ in pairs.test]
+
+    def metrics(m: Seq2Seq) -> dict[str, float]:
+        out = {}
+        for name, split in (("valid", pairs.valid), ("test", pairs.test)):
+            pred = translate(m, [s for s, _ in split], sv, tv, max_len=50)
+            out[f"exact_{name}"] = accuracy(pred, [t for _, t in split])[0]
+            if name == "test":
+                for d in (1, 2, 3, 4):
+                    idx = [k for k, n in enumerate(digits) if n == d]
+                    out[f"exact_test_{d}"] = accuracy(
+                        [pred[k] for k in idx], [split[k][1] for k in idx]
+                    )[0]
+        return out
+
+    model = Seq2Seq(
+        len(sv), len(tv), cfg["embed"], cfg["hidden"], attention=attention, seed=seed
+    )
+    h = fit(
+        model,
+        train,
+        valid,
+        steps=steps,
+        batch_size=cfg["batch_size"],
+        lr=lr,
+        clip=cfg["clip"],
+        seed=seed,
+        eval_every=cfg["numbers_every"],
+        progress=False,
+        metrics=metrics,
+    )
+    return {"step": h.eval_step, "val_loss": h.val_loss, **h.metrics}
+
+
+def _copy_run(
+    attention: bool, lr: float, seed: int, cfg: dict
+) -> dict[str, list[float]]:
+    split = digit_copy_split(
+        cfg["copy_train"],
+        cfg["copy_min"],
+        cfg["copy_max"],
+        cfg["copy_test_max"],
+        cfg["copy_per_len"],
+        seed=0,
+    )
+    digits = PairVocab("0123456789")
+    train = collate(split.train, digits, digits)
+    valid = collate(split.valid, digits, digits)
+
+    def metrics(m: Seq2Seq) -> dict[str, float]:
+        pred = translate(
+            m,
+            [s for s, _ in split.valid],
+            digits,
+            digits,
+            max_len=cfg["copy_test_max"] + 5,
+        )
+        out = {"exact_valid": accuracy(pred, [t for _, t in split.valid])[0]}
+        for n, pairs in split.test.items():
+            pred = translate(
+                m,
+                [s for s, _ in pairs],
+                digits,
+                digits,
+                max_len=cfg["copy_test_max"] + 5,
+            )
+            out[f"exact_test_{n}"] = accuracy(pred, [t for _, t in pairs])[0]
+        return out
+
+    model = Seq2Seq(
+        len(digits),
+        len(digits),
+        cfg["copy_embed"],
+        cfg["hidden"],
+        attention=attention,
+        seed=seed,
+    )
+    h = fit(
+        model,
+        train,
+        valid,
+        steps=cfg["copy_steps"],
+        batch_size=cfg["batch_size"],
+        lr=lr,
+        clip=cfg["clip"],
+        seed=seed,
+        eval_every=cfg["copy_every"],
+        progress=False,
+        metrics=metrics,
+    )
+    return {"step": h.eval_step, "val_loss": h.val_loss, **h.metrics}
+
+
+def bottleneck_sweep(
+    cfg: dict | None = None,
+    log: bool = True,
+    tasks: Sequence[str] = ("numbers", "copy"),
+) -> dict:
+    """Both models of the attention chapter, on the numbers and on copying.
+
+    Every run of a task has the same budget of steps (minibatches of
+    ``batch_size`` pairs), evaluated every ``*_every`` steps: the held-out
+    loss, exact match on the validation pairs (to choose the learning rate)
+    and on the test pairs (by number of digits, or by string length). The
+    model with attention keeps the chapters' learning rate. On the numbers
+    the model without it is tried with each of ``lrs_plain`` on the first
+    seed, and the one with the lowest final validation loss
+    (``numbers_lr_plain`` in the result) is run with the other seeds.
+    Returns a dict for JSON, with the CPU seconds (``time.process_time``) of
+    each run; ``tasks`` picks the tasks to run.
+    """
+    cfg = dict(SWEEP_CONFIG if cfg is None else cfg)
+    out: dict = {"config": cfg, "numbers": {}, "copy": {}}
+
+    def run(task: str, name: str, lr: float, seed: int) -> dict:
+        start = time.process_time()
+        if task == "numbers":
+            key = "numbers_steps_" + ("attention" if name == "attention" else "plain")
+            r = _numbers_run(name == "attention", lr, seed, cfg[key], cfg)
+        else:
+            r = _copy_run(name == "attention", lr, seed, cfg)
+        r["cpu_seconds"] = time.process_time() - start
+        out[task].setdefault(name, {}).setdefault(f"{lr:g}", {})[str(seed)] = r
+        if log:
+            print(
+                task,
+                name,
+                f"lr={lr:g}",
+                f"seed={seed}",
+                f"{r['cpu_seconds']:.0f} s",
+                f"exact_valid={r['exact_valid'][-1]:.3f}",
+                flush=True,
+            )
+        return r
+
+    first, rest = cfg["seeds"][0], cfg["seeds"][1:]
+    for seed in cfg["seeds"] if "numbers" in tasks else ():
+        run("numbers", "attention", cfg["lr_attention"], seed)
+    # the learning rate of the model without attention: each value with the
+    # first seed, the best by validation loss at the end with the other seeds
+    if "numbers" in tasks:
+        final = {
+            lr: run("numbers", "no attention", lr, first)["val_loss"][-1]
+            for lr in cfg["lrs_plain"]
+        }
+        best = min(final, key=final.get)
+        out["numbers_lr_plain"] = best
+        for seed in rest:
+            run("numbers", "no attention", best, seed)
+    for name in ("attention", "no attention") if "copy" in tasks else ():
+        for seed in cfg["seeds"]:
+            run("copy", name, cfg["lr_attention"], seed)
+    return out
+
+
+def load_sweep(path: str | Path | None = None, sha256: str | None = None) -> dict:
+    """The shipped result of :func:`bottleneck_sweep`, checked against
+    :data:`SWEEP_SHA256` (or ``sha256``)."""
+    path = Path(book_file(*SWEEP_PATH) if path is None else path)
+    verify_sha256(path, sha256 or SWEEP_SHA256 or None, "sweep result")
+    return json.loads(path.read_text())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m rnnviz.labs.attention [--out PATH] [--only TASK]``: run the
+    sweep and write it (``--only numbers`` or ``copy`` reruns one task into the
+    result already at ``--out``)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--out", default=str(book_file(*SWEEP_PATH)))
+    parser.add_argument(
+        "--only",
+        choices=("numbers", "copy"),
+        help="run one task and replace it in the result already at --out",
+    )
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.only is None:
+        result = bottleneck_sweep()
+    else:
+        result = json.loads(Path(args.out).read_text())
+        part = bottleneck_sweep(tasks=(args.only,))
+        result[args.only] = part[args.only]
+        if args.only == "numbers":
+            result["numbers_lr_plain"] = part["numbers_lr_plain"]
+    Path(args.out).write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    print("wrote", args.out)
+
+
+if __name__ == "__main__":
+    main()

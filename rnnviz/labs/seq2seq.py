@@ -23,7 +23,7 @@ held-out number never occurs in training.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -684,15 +684,20 @@ def fit(
     seed: int = 0,
     eval_every: int = 50,
     progress: bool = True,
+    metrics: Callable[[Seq2Seq], Mapping[str, float]] | None = None,
 ) -> History:
     """Adam on minibatches drawn (with ``seed``) from the collated training pairs.
 
     Teacher forcing; each minibatch is cut to its own longest source and
     target. The held-out loss on ``valid`` (:func:`evaluate`, nats per target
     character) is recorded in ``History.val_loss`` at step 0, every
-    ``eval_every`` steps and at the end. See :func:`rnnviz.train.fit`.
+    ``eval_every`` steps and at the end; ``metrics(model)``, if given, adds
+    named numbers at the same steps to ``History.metrics`` (the model in eval
+    mode). See :func:`rnnviz.train.fit`.
     """
     positive_int("batch_size", batch_size)
+    if metrics is not None and not callable(metrics):
+        raise TypeError(f"metrics must be callable, got {type(metrics).__name__}")
     g, n = torch.Generator().manual_seed(seed), train.src.shape[0]
 
     def batch(step: int) -> Batch:
@@ -717,7 +722,11 @@ def fit(
         steps=steps,
         lr=lr,
         clip=clip,
-        evaluate=lambda m: evaluate(m, valid),
+        evaluate=lambda m: (
+            evaluate(m, valid)
+            if metrics is None
+            else {"loss": evaluate(m, valid), **metrics(m)}
+        ),
         eval_every=eval_every,
         eval_at_start=True,
         seed=seed,

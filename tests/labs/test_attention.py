@@ -6,6 +6,7 @@ of the rule; hand-computed masses and entropies; a decoding loop written
 here with ``Seq2Seq.step`` one source at a time.
 """
 
+import hashlib
 import math
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
+from rnnviz.checkpoints import ChecksumError
 from rnnviz.labs.attention import (
     AttentionMap,
     aligned_mass,
@@ -20,6 +22,8 @@ from rnnviz.labs.attention import (
     attention_entropy,
     collect_attention,
     digit_copy_pairs,
+    digit_copy_split,
+    load_sweep,
     plot_attention_map,
     plot_decode_step,
 )
@@ -301,3 +305,53 @@ def test_digit_copy_pairs():
 def test_digit_copy_pairs_errors(args, match):
     with pytest.raises(ValueError, match=match):
         digit_copy_pairs(*args, seed=0)
+
+
+def test_digit_copy_split_keeps_held_out_strings_out_of_training():
+    split = digit_copy_split(3000, 1, 4, 6, per_len=50, seed=0)
+    assert split == digit_copy_split(3000, 1, 4, 6, per_len=50, seed=0)
+    assert split.train != digit_copy_split(3000, 1, 4, 6, per_len=50, seed=1).train
+    # at most a fifth of the strings of a length are held out for the test
+    assert {n: len(p) for n, p in split.test.items()} == {
+        1: 2,
+        2: 20,
+        3: 50,
+        4: 50,
+        5: 50,
+        6: 50,
+    }
+    test = [s for p in split.test.values() for s, _ in p]
+    valid = [s for s, _ in split.valid]
+    train = {s for s, _ in split.train}
+    assert len(set(test)) == len(test) and len(set(valid)) == len(valid)
+    assert not set(test) & set(valid) and not train & (set(test) | set(valid))
+    assert all(len(s) == n for n, p in split.test.items() for s, _ in p)
+    assert all(s == t and s.isdigit() for s, t in split.train + split.valid)
+    assert len(split.train) == 3000 and {len(s) for s in train} == {1, 2, 3, 4}
+    assert {len(s) for s in valid} == {1, 2, 3, 4}
+    # the one-digit strings left for training: 10 minus the held-out 2 + 2
+    assert {s for s in train if len(s) == 1} == set("0123456789") - set(test + valid)
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((10, 3, 2, 5, 5), "min_len <= max_len"),
+        ((10, 1, 6, 5, 5), "min_len <= max_len"),
+        ((0, 1, 2, 3, 5), "n_train"),
+    ],
+)
+def test_digit_copy_split_errors(args, match):
+    with pytest.raises(ValueError, match=match):
+        digit_copy_split(*args, seed=0)
+    with pytest.raises(ValueError, match="held_share"):
+        digit_copy_split(10, 1, 2, 3, 5, seed=0, held_share=0.5)
+
+
+def test_load_sweep_checks_the_hash(tmp_path):
+    path = tmp_path / "sweep.json"
+    path.write_text('{"config": {}}\n')
+    good = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert load_sweep(path, sha256=good) == {"config": {}}
+    with pytest.raises(ChecksumError):
+        load_sweep(path, sha256="0" * 64)

@@ -558,6 +558,44 @@ def test_fit_learns_and_is_deterministic():
         fit(model, train, valid, steps=0)
 
 
+def test_fit_metrics_are_recorded_and_leave_training_unchanged():
+    src_v, tgt_v = vocabs()
+    pairs = number_pairs(seed=0, limit=300, n_valid=20, n_test=20)
+    train, valid = (
+        collate(pairs.train, src_v, tgt_v),
+        collate(pairs.valid, src_v, tgt_v),
+    )
+    seen_modes = []
+
+    def metrics(m):
+        seen_modes.append(m.training)
+        return {"n_params": float(sum(p.numel() for p in m.parameters()))}
+
+    hists = []
+    for extra in (None, metrics):
+        model = Seq2Seq(len(src_v), len(tgt_v), embed_size=8, hidden_size=16, seed=1)
+        hists.append(
+            fit(
+                model,
+                train,
+                valid,
+                steps=20,
+                batch_size=8,
+                eval_every=10,
+                progress=False,
+                metrics=extra,
+            )
+        )
+    plain, with_metrics = hists
+    assert plain.train_loss == with_metrics.train_loss
+    assert plain.val_loss == with_metrics.val_loss
+    n = float(sum(p.numel() for p in model.parameters()))
+    assert with_metrics.metrics == {"n_params": [n, n, n]}
+    assert seen_modes == [False, False, False]  # evaluated in eval mode
+    with pytest.raises(TypeError, match="metrics must be callable"):
+        fit(model, train, valid, steps=1, metrics=3)
+
+
 @pytest.mark.parametrize("attention", [True, False])
 @pytest.mark.parametrize(
     "width, penalty", [(1, 0.0), (2, 0.0), (3, 0.0), (5, 0.0), (3, 1.0)]
