@@ -124,6 +124,8 @@ class ConditionedLM(nn.Module):
             self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, ids: Tensor, cond: Tensor, state: Any = None):
+        """Scores (B, T, V) of the next character and the LSTM's state, for ids
+        (B, T) read under the categories ``cond`` (B,)."""
         ids = check_ids(ids, self.head.out_features)  # (B, T)
         cond = check_ids(cond.reshape(-1, 1), self.num_conditions)[:, 0]  # (B,)
         if cond.shape[0] != ids.shape[0]:
@@ -225,7 +227,7 @@ def condition_matrix(
     }
 
 
-#: The sweep's settings: the same budget (steps, windows) for every run.
+#: The settings of the sweep, the same budget (steps, windows) for every run.
 SWEEP = dict(
     steps=2000,
     batch_size=32,

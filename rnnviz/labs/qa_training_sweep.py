@@ -1,34 +1,34 @@
 """The training Q&A's sweeps: ``python -m rnnviz.labs.qa_training_sweep``.
 
 Four sweeps of one-layer :class:`~rnnviz.models.CharLM` LSTMs of
-:data:`HIDDEN` units (embeddings of :data:`EMBED`), trained with Adam on
-batches of :data:`BATCH` random windows of :data:`SEQ_LEN` characters of the
+``HIDDEN`` units (embeddings of ``EMBED``), trained with Adam on
+batches of ``BATCH`` random windows of ``SEQ_LEN`` characters of the
 training plays, from zero states, with norm clipping at 1; every seed of
-:data:`SEEDS` fixes the initial weights and the windows. Scores are bits per
-character on the first :data:`VALID_CHARS` characters of the validation
+``SEEDS`` fixes the initial weights and the windows. Scores are bits per
+character on the first ``VALID_CHARS`` characters of the validation
 plays; the test plays are not read.
 
 * ``tbptt``: truncated backpropagation through time with the state carried
-  (:func:`rnnviz.tbptt.train_stateful`, :data:`TB_BATCH` streams): windows of
-  every length of :data:`TB_WINDOWS`, each reading :data:`TB_CHARS`
+  (:func:`rnnviz.tbptt.train_stateful`, ``TB_BATCH`` streams): windows of
+  every length of ``TB_WINDOWS``, each reading ``TB_CHARS``
   characters per stream (so shorter windows make more updates), at every
-  learning rate of :data:`TB_LRS`.
+  learning rate of ``TB_LRS``.
 * ``regularisers``: the baseline, layer and recurrent batch normalisation
   (:class:`~rnnviz.labs.normalized.NormCharLM`), dropout 0.2 before the output
-  layer and AdamW with weight decay 0.1, each trained for :data:`REG_STEPS`
-  steps at every learning rate of :data:`REG_LRS`.
-* ``lr``: the baseline at every learning rate of :data:`LRS` for
-  :data:`LR_STEPS` steps, scored every :data:`LR_EVAL_EVERY` steps, and a
+  layer and AdamW with weight decay 0.1, each trained for ``REG_STEPS``
+  steps at every learning rate of ``REG_LRS``.
+* ``lr``: the baseline at every learning rate of ``LRS`` for
+  ``LR_STEPS`` steps, scored every ``LR_EVAL_EVERY`` steps, and a
   learning-rate range test (:func:`range_test`): one run per seed whose rate
-  grows geometrically from :data:`RANGE_LO` to :data:`RANGE_HI` over
-  :data:`RANGE_STEPS` steps, recording the training loss of every step.
-* ``l1``: the baseline at learning rate :data:`L1_LR` for :data:`LR_STEPS`
+  grows geometrically from ``RANGE_LO`` to ``RANGE_HI`` over
+  ``RANGE_STEPS`` steps, recording the training loss of every step.
+* ``l1``: the baseline at learning rate ``L1_LR`` for ``LR_STEPS``
   steps with :func:`l1_penalty` on the recurrent weights added to the loss,
-  for every strength of :data:`L1_STRENGTHS`; recorded are the validation
-  score, the share of recurrent weights smaller than :data:`SMALL` in
+  for every strength of ``L1_STRENGTHS``; recorded are the validation
+  score, the share of recurrent weights smaller than ``SMALL`` in
   magnitude, and the validation score after those weights are set to zero.
 
-The result is a small JSON file (:data:`DEFAULT_OUT`) that the chapter loads
+The result is a small JSON file (``DEFAULT_OUT``) that the chapter loads
 and checks against the sha256 pinned there. Run with ``OMP_NUM_THREADS=1``
 (about 5 CPU minutes; 27 minutes of wall time on a busy machine):
 
@@ -91,7 +91,7 @@ def l1_penalty(model: nn.Module, strength: float) -> Tensor:
 
 
 def make(variant: str, vocab_size: int, seed: int) -> nn.Module:
-    """A fresh model of one of :data:`VARIANTS` (all from the same weights)."""
+    """A fresh model of one of ``VARIANTS`` (all from the same weights)."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     if variant in ("layer norm", "batch norm"):

@@ -52,9 +52,15 @@ def test_every_toc_entry_has_a_page():
 def test_no_error_output_and_images_exist(page):
     html = page.read_text(encoding="utf-8")
     assert "output traceback" not in html, f"{page.name} shows an error traceback"
-    # a nan in a result (outputs, glued numbers); inline code in prose may name it
+    # a nan in a result (outputs, glued numbers); inline code in prose and the
+    # cells' source (math.nan, a check for NaN input) may name it
     prose_code = re.compile(r'<code class="docutils literal[^"]*">.*?</code>', re.S)
-    text = re.sub(r"<[^>]+>", " ", prose_code.sub(" ", html))
+    cell_source = re.compile(
+        r'<div class="highlight-ipython3 notranslate">'
+        r'<div class="highlight"><pre>.*?</pre>',
+        re.S,
+    )
+    text = re.sub(r"<[^>]+>", " ", prose_code.sub(" ", cell_source.sub(" ", html)))
     # base64 image data (animation frames, PNGs) may spell "/nan/" by chance
     text = re.sub(r"[A-Za-z0-9+/=\\\n]{200,}", " ", text)
     assert not re.search(r"\bnan\b", text), f"{page.name} shows a nan"
