@@ -494,24 +494,15 @@ def _copy_run(
     train = collate(split.train, digits, digits)
     valid = collate(split.valid, digits, digits)
 
+    def exact(m: Seq2Seq, pairs) -> float:
+        sources = [s for s, _ in pairs]
+        pred = translate(m, sources, digits, digits, max_len=cfg["copy_test_max"] + 5)
+        return accuracy(pred, [t for _, t in pairs])[0]
+
     def metrics(m: Seq2Seq) -> dict[str, float]:
-        pred = translate(
-            m,
-            [s for s, _ in split.valid],
-            digits,
-            digits,
-            max_len=cfg["copy_test_max"] + 5,
-        )
-        out = {"exact_valid": accuracy(pred, [t for _, t in split.valid])[0]}
+        out = {"exact_valid": exact(m, split.valid)}
         for n, pairs in split.test.items():
-            pred = translate(
-                m,
-                [s for s, _ in pairs],
-                digits,
-                digits,
-                max_len=cfg["copy_test_max"] + 5,
-            )
-            out[f"exact_test_{n}"] = accuracy(pred, [t for _, t in pairs])[0]
+            out[f"exact_test_{n}"] = exact(m, pairs)
         return out
 
     model = Seq2Seq(

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -43,6 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnviz._checks import positive_int, seeded
+from rnnviz.checkpoints import verify_sha256
 from rnnviz.corpus import Corpus, load_corpus, plays_dir
 from rnnviz.data import Vocab, check_ids
 from rnnviz.paths import book_file
@@ -250,11 +250,12 @@ SWEEP_SHA256 = "50d2e2c0628c0c550bfd611fea969283764c4e0da9ccbeedba1409cfb7b47a79
 def load_sweep(path: str | Path | None = None) -> dict[str, Any]:
     """The shipped sweep result, refused unless its sha256 is :data:`SWEEP_SHA256`
     (with ``path=None``; a result written elsewhere is read unchecked)."""
-    file = book_file(SWEEP_PATH) if path is None else Path(path)
-    data = file.read_bytes()
-    if path is None and hashlib.sha256(data).hexdigest() != SWEEP_SHA256:
-        raise ValueError(f"{file} is not the shipped sweep (sha256 differs)")
-    return json.loads(data)
+    if path is None:
+        file = book_file(SWEEP_PATH)
+        verify_sha256(file, SWEEP_SHA256, "sweep result")
+    else:
+        file = Path(path)
+    return json.loads(file.read_bytes())
 
 
 def _run(

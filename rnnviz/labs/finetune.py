@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -36,6 +35,7 @@ import torch
 from torch import Tensor
 
 from rnnviz._checks import positive_float, positive_int
+from rnnviz.checkpoints import sha256_file, verify_sha256
 from rnnviz.corpus import load_corpus
 from rnnviz.data import stream_batches
 from rnnviz.models import CharLM
@@ -314,14 +314,8 @@ def load_sweep(path: str | Path | None = None) -> dict:
     """The shipped sweep result, after checking its sha256 against
     :data:`SWEEP_SHA256`."""
     path = Path(path) if path is not None else book_file(SWEEP_FILE)
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != SWEEP_SHA256:
-        raise ValueError(
-            f"{path} has sha256 {digest}, expected {SWEEP_SHA256}: "
-            "rerun python -m rnnviz.labs.finetune and update SWEEP_SHA256"
-        )
-    return json.loads(data)
+    verify_sha256(path, SWEEP_SHA256, "sweep result")
+    return json.loads(path.read_bytes())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -344,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     result["play"] = SWEEP_PLAY
     out = Path(args.out) if args.out else book_file(SWEEP_FILE)
     out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    print(out, hashlib.sha256(out.read_bytes()).hexdigest(), result["cpu_seconds"])
+    print(out, sha256_file(out), result["cpu_seconds"])
     return 0
 
 
