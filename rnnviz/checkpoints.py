@@ -12,6 +12,11 @@ Unlike the decoders, which take any character model
 nothing else: loading rebuilds the model from its JSON configuration and
 never unpickles code, so :func:`save_checkpoint` checks the class
 (``isinstance``) of what it can rebuild.
+
+The result of an experiment too long for a page (a sweep of learning rates
+and seeds, run once by a script in ``sweeps/``) is a JSON file written by
+:func:`save_result`; a notebook reads it with :func:`load_result`, which
+refuses it unless its sha256 is the one the notebook pins.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from torch import nn
 
 from rnnviz.data import Vocab
 from rnnviz.models import CharLM
+from rnnviz.paths import book_file
 
 FORMAT = "rnnviz-charlm/1"
 M = TypeVar("M", bound=nn.Module)
@@ -73,6 +79,40 @@ def verify_sha256(path: Path, sha256: str | None, what: str) -> str:
             "(file changed or corrupt)"
         )
     return actual
+
+
+def _result_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else book_file(str(path))
+
+
+def save_result(path: str | Path, result: dict) -> str:
+    """Write ``result`` as JSON (sorted keys, one space of indent) and return
+    the file's sha256, the value a notebook pins for :func:`load_result`.
+
+    A relative ``path`` is a path in the book (``chapters/...``). The result
+    must be plain JSON: NaN and infinities are refused (they are not JSON).
+    """
+    if not isinstance(result, dict):
+        raise TypeError(f"a result is a dict, got {type(result).__name__}")
+    try:
+        text = json.dumps(result, indent=1, sort_keys=True, allow_nan=False)
+    except ValueError as err:
+        raise ValueError(f"result for {path} holds NaN or infinity: {err}") from None
+    out = _result_path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n", encoding="utf-8")
+    return sha256_file(out)
+
+
+def load_result(path: str | Path, sha256: str) -> dict:
+    """The JSON result at ``path`` (a path in the book, or absolute), refused
+    with :class:`ChecksumError` unless its sha256 is ``sha256``."""
+    if not (isinstance(sha256, str) and len(sha256) == 64):
+        raise ValueError(f"sha256 must be 64 hex digits, got {sha256!r}")
+    path = _result_path(path)
+    verify_sha256(path, sha256, "result")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def save_checkpoint(
