@@ -20,6 +20,7 @@ A notebook that fails is reported with its traceback and the script exits 1
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import re
@@ -36,6 +37,7 @@ from nbval_stage import import_staged  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("RNNVIZ_PROGRESS", "0")  # as under nbval (conftest.py)
 TIMEOUT = 300  # seconds per cell, as execute.timeout in _config.yml
+BENCH = "bench/results/notebooks.json"  # the last measured time of each notebook
 
 
 def notebooks() -> list[Path]:
@@ -43,6 +45,21 @@ def notebooks() -> list[Path]:
     toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
     entries = re.findall(r"(?:root|file):\s*(\S+)", toc)
     return [ROOT / f"{e}.ipynb" for e in entries if (ROOT / f"{e}.ipynb").is_file()]
+
+
+def longest_first(uris: list[str]) -> list[str]:
+    """``uris``, the slowest notebooks first, by the times of the last notebook
+    benchmark (bench/results/notebooks.json; in reading order without it).
+
+    With two workers, a slow notebook started last keeps one core busy after
+    the other has finished: starting the slowest first shortens that tail.
+    """
+    try:
+        bench = json.loads((ROOT / BENCH).read_text(encoding="utf-8"))
+        seconds = {str(ROOT / r["notebook"]): r["seconds"] for r in bench["notebooks"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return list(uris)
+    return sorted(uris, key=lambda u: -seconds.get(u, 0.0))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     if staged:
         print(f"{len(staged)} notebook(s) taken as nbval executed them", flush=True)
     todo = cache.list_unexecuted(uris)
+    order = {uri: k for k, uri in enumerate(longest_first([r.uri for r in todo]))}
+    todo = sorted(todo, key=lambda r: order[r.uri])
     print(
         f"{len(uris) - len(todo)} notebook(s) cached, executing {len(todo)} "
         f"with {args.jobs} job(s)",

@@ -132,3 +132,26 @@ def test_write_staged_needs_every_code_cell(tmp_path, monkeypatch):
     assert nbval_stage.write_staged(tmp_path, path, {0: []}, 1.0, "d") is None
     out = nbval_stage.write_staged(tmp_path, path, {0: [], 1: []}, 1.0, "d")
     assert out == tmp_path / "_build" / ".nbval_executed" / "chapters" / "nb.ipynb"
+
+
+def test_the_parallel_build_starts_the_slowest_notebooks_first(tmp_path, monkeypatch):
+    sys.path.insert(0, str(EXT))
+    import execute_parallel
+
+    root = execute_parallel.ROOT
+    bench = tmp_path / "notebooks.json"
+    times = {"chapters/a.ipynb": 5.0, "chapters/b.ipynb": 50.0, "chapters/c.ipynb": 20}
+    rows = [{"notebook": k, "seconds": v} for k, v in times.items()]
+    bench.write_text(json.dumps({"notebooks": rows}))
+    monkeypatch.setattr(execute_parallel, "BENCH", str(bench))  # absolute: read as is
+    uris = [str(root / k) for k in ("chapters/a.ipynb", "chapters/new.ipynb")]
+    uris += [str(root / "chapters/b.ipynb"), str(root / "chapters/c.ipynb")]
+    ordered = execute_parallel.longest_first(uris)
+    assert [Path(u).name for u in ordered] == [
+        "b.ipynb",
+        "c.ipynb",
+        "a.ipynb",
+        "new.ipynb",
+    ]
+    bench.write_text("not json")  # no usable benchmark: reading order
+    assert execute_parallel.longest_first(uris) == uris
