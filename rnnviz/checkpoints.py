@@ -16,7 +16,11 @@ never unpickles code, so :func:`save_checkpoint` checks the class
 The result of an experiment too long for a page (a sweep of learning rates
 and seeds, run once by a script in ``sweeps/``) is a JSON file written by
 :func:`save_result`; a notebook reads it with :func:`load_result`, which
-refuses it unless its sha256 is the one the notebook pins.
+refuses it unless its sha256 is the one the notebook pins. Where the page
+needs the trained models of such a sweep, not only their numbers, the script
+saves their weights with :func:`save_weights` (tensors only) and the page
+loads them into models it builds itself with :func:`load_weights`, under a
+pinned sha256 too.
 """
 
 from __future__ import annotations
@@ -113,6 +117,64 @@ def load_result(path: str | Path, sha256: str) -> dict:
     path = _result_path(path)
     verify_sha256(path, sha256, "result")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def save_weights(path: str | Path, modules: dict[str, nn.Module]) -> str:
+    """Save the weights of named modules in one file; return its sha256.
+
+    The file holds only tensors (``{name: state_dict}``, written by
+    ``torch.save``), so :func:`load_weights` reads it with ``weights_only=True``.
+    A relative ``path`` is a path in the book (``chapters/...``).
+    """
+    if not isinstance(modules, dict) or not modules:
+        raise ValueError("modules must be a non-empty dict of name -> nn.Module")
+    states = {}
+    for name, module in modules.items():
+        if not isinstance(name, str) or not isinstance(module, nn.Module):
+            raise TypeError(f"{name!r}: expected a str name and an nn.Module")
+        states[name] = {k: v.detach().clone() for k, v in module.state_dict().items()}
+    out = _result_path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(states, out)
+    return sha256_file(out)
+
+
+def load_weights(
+    path: str | Path, sha256: str, modules: dict[str, nn.Module]
+) -> dict[str, nn.Module]:
+    """Load the weights saved by :func:`save_weights` into ``modules`` (same
+    names, same architectures) and return them, in eval mode.
+
+    The file is refused unless its sha256 is ``sha256``; it is read with
+    ``weights_only=True`` (no arbitrary objects). A name missing on either
+    side, or a tensor of another shape, is named in the error.
+    """
+    if not (isinstance(sha256, str) and len(sha256) == 64):
+        raise ValueError(f"sha256 must be 64 hex digits, got {sha256!r}")
+    path = _result_path(path)
+    verify_sha256(path, sha256, "weights file")
+    states = torch.load(path, map_location="cpu", weights_only=True)
+    if set(states) != set(modules):
+        raise ValueError(
+            f"{path.name} holds {sorted(states)}, the models given are "
+            f"{sorted(modules)}"
+        )
+    for name, module in modules.items():
+        own = module.state_dict()
+        if set(own) != set(states[name]):
+            raise ValueError(
+                f"{name}: the file's parameters {sorted(states[name])} are not the "
+                f"model's {sorted(own)}"
+            )
+        for key, tensor in states[name].items():
+            if tensor.shape != own[key].shape:
+                raise ValueError(
+                    f"{name}.{key}: the file has shape {tuple(tensor.shape)}, "
+                    f"the model {tuple(own[key].shape)}"
+                )
+        module.load_state_dict(states[name])
+        module.eval()
+    return modules
 
 
 def save_checkpoint(

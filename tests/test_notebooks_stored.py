@@ -84,5 +84,6 @@ def test_every_data_file_is_of_a_kind_the_wheel_ships():
     assert not RELATIVE_DATA.search('book_file("chapters/05-future/data/x.json")')
     files = [p for p in (ROOT / "chapters").glob("*/data/*") if p.is_file()]
     assert files, "no chapter data files found"
-    odd = [str(p.relative_to(ROOT)) for p in files if p.suffix not in (".txt", ".json")]
-    assert not odd, f"pyproject.toml ships .txt and .json from chapters/*/data: {odd}"
+    kinds = (".txt", ".json", ".pt")
+    odd = [str(p.relative_to(ROOT)) for p in files if p.suffix not in kinds]
+    assert not odd, f"pyproject.toml ships {kinds} from chapters/*/data: {odd}"

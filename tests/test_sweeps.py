@@ -15,7 +15,9 @@ from rnnviz.checkpoints import sha256_file
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted((ROOT / "sweeps").glob("*.py"))
 NOTEBOOKS = sorted((ROOT / "chapters").glob("*/*.ipynb"))
-LOAD = re.compile(r"""load_result\(\s*["']([^"']+)["'],\s*sha256=["']([0-9a-f]+)["']""")
+LOAD = re.compile(
+    r"""load_(?:result|weights)\(\s*["']([^"']+)["'],\s*sha256=["']([0-9a-f]+)["']"""
+)
 
 
 def _sources(path):
@@ -45,7 +47,7 @@ def test_there_are_sweeps_and_pins():
     "nb, rel, sha", PINS, ids=lambda v: v.name if isinstance(v, Path) else ""
 )
 def test_every_pinned_result_exists_and_matches_its_pin(nb, rel, sha):
-    assert re.fullmatch(r"chapters/[\w-]+/data/[\w-]+\.json", rel), rel
+    assert re.fullmatch(r"chapters/[\w-]+/data/[\w-]+\.(json|pt)", rel), rel
     path = ROOT / rel
     assert path.is_file(), f"{nb.name} loads {rel}, which does not exist"
     assert sha256_file(path) == sha, (

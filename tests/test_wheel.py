@@ -49,7 +49,7 @@ SHIPPED_FOLDERS = {
 #: pinned results).
 SHIPPED_FOLDERS.update(
     {
-        str(d.relative_to(ROOT)): (".txt", ".json")
+        str(d.relative_to(ROOT)): (".txt", ".json", ".pt")
         for d in sorted((ROOT / "chapters").glob("*/data"))
     }
 )
