@@ -6,13 +6,17 @@ head) for 200 steps, exactly as the notebook's ``run`` does: first every
 variant at the step sizes 0.02, 0.04 and 0.08 with seed 0 (the tuning, judged
 on the last validation loss), then every variant at its tuned step size with
 seeds 1 and 2, in the notebook's order. It writes every run's training history
-to ``chapters/03-algorithms/data/formula_sweep.json``, which the notebook loads
-(hash-pinned); the notebook reruns the runs at the tuned step sizes, whose
-models its later cells study, and checks them against this file.
+to ``chapters/03-algorithms/data/formula_sweep.json`` and the weights of the
+twelve models at the tuned step sizes (four variants, three seeds), which the
+notebook's later cells study, to ``chapters/03-algorithms/data/formula_models.pt``
+(names such as ``"lstm/0"``). The notebook loads both (hash-pinned), reruns one
+run (the cheapest, h = sigmoid(c) at seed 0) and checks its history and weights
+against these files.
 
 The module and the model are copies of the notebook's ``LoopLSTM`` and
 ``LoopLM`` (the notebook is where they are taught). Took about 50 CPU seconds
-here, on one thread. Run it from the repository root:
+here, on one thread (the JSON records its own run's time). Run it from the
+repository root:
 
     python sweeps/formula.py
 """
@@ -23,12 +27,13 @@ import time
 import torch
 from torch import nn
 
-from rnnviz.checkpoints import save_result
+from rnnviz.checkpoints import save_result, save_weights
 from rnnviz.corpus import load_corpus
 from rnnviz.data import Vocab
 from rnnviz.train import train
 
 OUT = "chapters/03-algorithms/data/formula_sweep.json"
+WEIGHTS = "chapters/03-algorithms/data/formula_models.pt"
 VARIANTS = ("lstm", "sigmoid_h", "no_forget", "peephole_g")
 STEPS, LRS, SEEDS = 200, (0.02, 0.04, 0.08), (0, 1, 2)
 HIDDEN, BATCH_SIZE, SEQ_LEN, CLIP, EVAL_EVERY = 64, 32, 32, 1.0, 50
@@ -104,6 +109,9 @@ def main():
     torch.set_num_threads(1)  # results depend on the thread count; the book uses one
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=OUT, help=f"output JSON (default {OUT})")
+    parser.add_argument(
+        "--weights", default=WEIGHTS, help=f"output weights (default {WEIGHTS})"
+    )
     args = parser.parse_args()
 
     start_all = time.process_time()
@@ -113,7 +121,7 @@ def main():
     valid_ids = vocab.encode(corpus.valid[:5000])
 
     def run(variant, lr, seed):
-        """The notebook's run: a fresh LoopLM trained from `seed`; its history."""
+        """The notebook's run: a fresh LoopLM trained from `seed`, and its history."""
         model = LoopLM(len(vocab), HIDDEN, variant, seed=seed)
         history = train(
             model,
@@ -128,16 +136,24 @@ def main():
             seed=seed,
             progress=False,
         )
-        return history.to_dict()
+        return model, history.to_dict()
 
-    tuning = {v: {f"{lr:g}": run(v, lr, seed=0) for lr in LRS} for v in VARIANTS}
+    trained = {(v, lr, 0): run(v, lr, seed=0) for v in VARIANTS for lr in LRS}
+    tuning = {v: {f"{lr:g}": trained[v, lr, 0][1] for lr in LRS} for v in VARIANTS}
     best_lr = {
         v: min(LRS, key=lambda lr: tuning[v][f"{lr:g}"]["val_loss"][-1])
         for v in VARIANTS
     }
+    for v in VARIANTS:
+        for s in SEEDS:
+            if s != 0:
+                trained[v, best_lr[v], s] = run(v, best_lr[v], seed=s)
     seeds = {
-        v: {str(s): run(v, best_lr[v], seed=s) for s in SEEDS if s != 0}
+        v: {str(s): trained[v, best_lr[v], s][1] for s in SEEDS if s != 0}
         for v in VARIANTS
+    }
+    models = {  # the twelve models the notebook studies, in its order
+        f"{v}/{s}": trained[v, best_lr[v], s][0] for v in VARIANTS for s in SEEDS
     }
     cpu_seconds = time.process_time() - start_all
     result = {
@@ -162,6 +178,9 @@ def main():
     sha = save_result(args.out, result)
     print(args.out)
     print("sha256", sha)
+    weights_sha = save_weights(args.weights, models)
+    print(args.weights)
+    print("sha256", weights_sha)
     print(f"cpu seconds {cpu_seconds:.1f}")
 
 
