@@ -9,13 +9,18 @@ read at its final state and read by its mean (seeds 0, 1 and 2, padded batches
 read with the mask), then a bidirectional LSTM of 32 units per direction read
 by its mean (seed 0, packed batches), in the notebook's order. It writes every
 run's history, accuracy, size and CPU time to
-``chapters/04-code/data/classification_sweep.json``, which the notebook loads
-(hash-pinned); the notebook reruns the bidirectional run, whose trained model
-its later cells study, and checks it against this file.
+``chapters/04-code/data/classification_sweep.json``, and the weights of the
+bidirectional model, which the notebook's later cells study, to
+``chapters/04-code/data/classification_models.pt`` (tensors only). The notebook
+loads both (hash-pinned) into a model it builds itself, and reruns one
+unidirectional run to check it against this file.
 
 ``train_run`` is a copy of the notebook's (the notebook is where it is
-taught). Took about 32 CPU seconds here, on one thread. Run it from the
-repository root:
+taught). Took about 32 CPU seconds here, on one thread. A rerun gives the same
+histories and weights, bit for bit, but other CPU times, so another JSON
+sha256; ``--out`` writes the JSON elsewhere (the weights file was made that
+way, next to the shipped JSON of an earlier run). Run it from the repository
+root:
 
     python sweeps/classification.py
 """
@@ -25,7 +30,7 @@ import time
 
 import torch
 
-from rnnviz.checkpoints import save_result
+from rnnviz.checkpoints import save_result, save_weights
 from rnnviz.corpus import load_corpus
 from rnnviz.data import Vocab
 from rnnviz.labs.classify import SequenceClassifier, fit, speech_examples
@@ -33,6 +38,8 @@ from rnnviz.labs.classify import SequenceClassifier, fit, speech_examples
 torch.set_num_threads(1)  # the numbers depend on it; the notebook runs on one too
 
 OUT = "chapters/04-code/data/classification_sweep.json"
+WEIGHTS = "chapters/04-code/data/classification_models.pt"
+KEPT = (("bidirectional, mean", 0),)  # the runs whose trained models the page uses
 PLAYS = (
     "the-merry-wives-of-windsor",
     "henry-v",
@@ -96,12 +103,14 @@ def train_run(name, seed):
 
 
 def sweep():
-    """Every run in the notebook's order, as plain JSON."""
-    runs = []
+    """Every run in the notebook's order, as plain JSON, and the models of KEPT."""
+    runs, models = [], {}
     for name, cfg in CONFIGS.items():
         for seed in SEEDS[:1] if cfg["bidirectional"] else SEEDS:
             run = train_run(name, seed)
             hist = run["history"]
+            if (name, seed) in KEPT:
+                models[f"{name}/{seed}"] = run["model"]
             runs.append(
                 {
                     "name": name,
@@ -116,15 +125,18 @@ def sweep():
                     "metrics": hist.metrics,
                 }
             )
-    return runs
+    return runs, models
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=OUT, help=f"where to write (default {OUT})")
+    parser.add_argument(
+        "--weights", default=WEIGHTS, help=f"the models' weights (default {WEIGHTS})"
+    )
     args = parser.parse_args()
     start = time.process_time()
-    runs = sweep()
+    runs, models = sweep()
     cpu = time.process_time() - start
     result = {
         "settings": {
@@ -143,6 +155,8 @@ def main():
     }
     sha = save_result(args.out, result)
     print(f"{args.out}\nsha256 {sha}\n{cpu:.1f} CPU seconds")
+    sha = save_weights(args.weights, models)
+    print(f"{args.weights}\nsha256 {sha}")
 
 
 if __name__ == "__main__":
