@@ -139,6 +139,11 @@ def animate_gates(
         title.set_text(f"reading: {line[:t]}[{show_char(text[t])}]{line[t + 1 :]}"[:90])
         return [*images, *cursors, title]
 
+    # Every frame has the same layout (monospace title of fixed length), so lay
+    # out once and freeze it, as animate_states does.
+    frame(0)
+    fig.draw_without_rendering()
+    fig.set_layout_engine(None)  # no engine: savefig then draws each frame once
     return FuncAnimation(fig, frame, frames=T, interval=interval, blit=False)
 
 
@@ -174,8 +179,10 @@ def animate_sweep(
 class _PalettePNGWriter(HTMLWriter):
     """HTMLWriter whose embedded frames are palette PNGs of at most ``colors`` colours.
 
-    Gate heatmaps and text need few colours; an indexed PNG is several times
-    smaller than the RGBA frame matplotlib writes, with no visible difference.
+    An indexed PNG is smaller than the RGBA frame matplotlib writes. Use enough
+    colours: the gate animation draws five colour maps of 16 levels each beside
+    grey and antialiased text, and a palette of 48 merged the shades of its rarer
+    panels (the cell state drew the wrong colours); 256 keeps them.
     """
 
     def __init__(self, colors: int, **kwargs: Any) -> None:
@@ -256,7 +263,7 @@ def keep_keys(html: str) -> str:
     return "".join(p if i % 2 else _CONTROL.sub(mark, p) for i, p in enumerate(parts))
 
 
-def to_html(anim: FuncAnimation, default_mode: str = "loop", colors: int = 48) -> HTML:
+def to_html(anim: FuncAnimation, default_mode: str = "loop", colors: int = 256) -> HTML:
     """Embed ``anim`` as a self-contained HTML player (JavaScript, frames inline).
 
     Like ``anim.to_jshtml()`` but with palette-compressed frames, an element id
@@ -392,8 +399,9 @@ def animate_states(
         return [*images, *cursors, title]
 
     # Every frame has the same layout (monospace title of fixed length), so lay
-    # out once and freeze it: rendering the frames is then about twice as fast.
+    # out once and freeze it. With no engine at all (not even "none") savefig draws
+    # each frame once instead of twice: rendering is then about twice as fast.
     frame(0)
     fig.draw_without_rendering()
-    fig.set_layout_engine("none")
+    fig.set_layout_engine(None)
     return FuncAnimation(fig, frame, frames=T, interval=interval, blit=False)

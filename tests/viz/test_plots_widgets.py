@@ -136,6 +136,35 @@ def test_to_html_embeds_every_frame_as_a_small_deterministic_player():
     assert len(html) < 0.7 * len(plain)
 
 
+def test_palette_frames_keep_the_colours_of_the_figure(no_global_changes):
+    """Each frame of the player matches the frame drawn in full colour.
+
+    Five gate colour maps of 16 levels each, grey and antialiased text: too many
+    colours for a small palette, which merges the rarer panels' shades.
+    """
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    from rnnviz.viz.animate import to_html
+
+    torch.manual_seed(0)
+    m = torch.nn.LSTM(4, 12)
+    x = torch.randn(len(TEXT), 1, 4, generator=torch.Generator().manual_seed(1))
+    anim = animate_gates(probe(m, 3 * x), TEXT, figsize=(7.5, 4.2), dpi=80)
+    frames = re.findall(r"data:image/png;base64,([^\"]+)\"", to_html(anim).data)
+    for k in (2, len(TEXT) - 1):
+        anim._func(k)
+        raw = io.BytesIO()
+        anim._fig.savefig(raw, format="png", dpi=80)
+        truth = np.asarray(Image.open(raw).convert("RGB"), dtype=int)
+        shown = Image.open(io.BytesIO(base64.b64decode(frames[k].replace("\\n", ""))))
+        error = np.abs(np.asarray(shown.convert("RGB"), dtype=int) - truth).max(-1)
+        assert (error > 8).mean() < 1e-3, (k, (error > 8).mean())
+
+
 def test_unrolled_diagram_labels_every_step(no_global_changes):
     from rnnviz.viz.diagrams import plot_unrolled
 
