@@ -37,7 +37,7 @@ GRU = dict(steps=600, batch_size=64, lr=1e-2)
 
 # The notebook's definitions, unchanged.
 def last_window(x, lengths, k):
-    """Last k symbols of each sequence, left-padded with PAD, and the truncation flag."""
+    """The last k symbols of each sequence (left-padded with PAD), truncation flags."""
     idx = lengths[:, None] - k + torch.arange(k)  # (B, k) positions to read
     w = torch.gather(x, 1, idx.clamp(min=0))
     w = torch.where(idx >= 0, w, torch.full_like(w, PAD))  # (B, k)
