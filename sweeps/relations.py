@@ -10,8 +10,10 @@ best rate it also records what the chapter's last table needs from the model
 reading a line of Julius Caesar (size and change of its states, the LSTM's cell
 outside (-1, 1), the GRU's mean update gate).
 
-The notebook loads chapters/02-core/data/relations_sweep.json, pinned by its
-sha256, and reruns the seed-0 run at each cell's tuned rate to check it. The
+It also writes the three seed-0 models at their tuned rates, whose states the
+chapter's later views show, to chapters/02-core/data/relations_models.pt
+(named "RNN/0", "GRU/0", "LSTM/0"). The notebook loads both files, pinned by
+their sha256, and reruns the RNN's seed-0 run to check it. The
 15 runs took about 60 CPU seconds here (one thread, a shared 2-core machine; the
 cpu_seconds field has the measured total).
 
@@ -29,13 +31,14 @@ torch.set_num_threads(1)  # the results depend on the thread count; pages use on
 import numpy as np  # noqa: E402
 
 import rnnviz  # noqa: E402
-from rnnviz.checkpoints import save_result  # noqa: E402
+from rnnviz.checkpoints import save_result, save_weights  # noqa: E402
 from rnnviz.corpus import load_corpus  # noqa: E402
 from rnnviz.data import Vocab  # noqa: E402
 from rnnviz.models import CharLM  # noqa: E402
 from rnnviz.train import bits, evaluate, train  # noqa: E402
 
 OUT = "chapters/02-core/data/relations_sweep.json"
+WEIGHTS = "chapters/02-core/data/relations_models.pt"
 KINDS = ("RNN", "GRU", "LSTM")  # the notebook's order (its `blocks`)
 H, E = 128, 32
 BUDGET = dict(steps=200, batch_size=32, seq_len=64, clip=1.0)
@@ -67,6 +70,9 @@ def line_stats(model, kind):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=OUT, help=f"result file (default {OUT})")
+    parser.add_argument(
+        "--weights", default=WEIGHTS, help=f"weights file (default {WEIGHTS})"
+    )
     args = parser.parse_args()
     cpu_start = time.process_time()
 
@@ -144,6 +150,9 @@ def main():
                     "line": line_stats(model, k),
                 }
             )
+    models = {f"{k}/0": runs[k, 0][0] for k in KINDS}
+    result["weights_sha256"] = save_weights(args.weights, models)
+    print(f"wrote {args.weights}\nsha256 {result['weights_sha256']}")
     result["cpu_seconds"] = time.process_time() - cpu_start
     sha256 = save_result(args.out, result)
     print(f"wrote {args.out}\nsha256 {sha256}\nCPU seconds {result['cpu_seconds']:.1f}")
