@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -39,6 +40,10 @@ from rnnviz.models import CharLM
 from rnnviz.paths import book_file
 
 FORMAT = "rnnviz-charlm/1"
+#: Tolerances of :func:`check_rerun`: a page's live rerun of a script's run must
+#: agree with the record this closely (see the function for why not exactly).
+RERUN_RTOL = 1e-3
+RERUN_ATOL = 1e-6
 M = TypeVar("M", bound=nn.Module)
 
 
@@ -262,3 +267,127 @@ def load_checkpoint(path: str | Path, sha256: str | None = None) -> Checkpoint:
         metadata=json.loads(payload["metadata"]),
         sha256=actual,
     )
+
+
+class RerunMismatch(AssertionError):
+    """A run trained again on the page does not match the script's record of it."""
+
+
+@dataclass(frozen=True)
+class RerunAgreement:
+    """How closely a live rerun matched its record: the worst float difference
+    (absolute, and relative to the recorded value) and where it was, and how much
+    of the tolerance it used (1 is the limit)."""
+
+    max_abs: float
+    max_rel: float
+    where: str
+    used: float
+
+
+def _leaves(live: Any, stored: Any, path: str):
+    """Pairs (path, live leaf, stored leaf), walking both structures in step; a
+    difference of structure (keys, lengths, shapes, types) raises RerunMismatch."""
+    if isinstance(live, nn.Module):
+        live = live.state_dict()
+    if isinstance(stored, nn.Module):
+        stored = stored.state_dict()
+    if isinstance(live, torch.Tensor):
+        live = live.detach().cpu().double().numpy()
+    if isinstance(stored, torch.Tensor):
+        stored = stored.detach().cpu().double().numpy()
+    if isinstance(live, dict) or isinstance(stored, dict):
+        if not (isinstance(live, dict) and isinstance(stored, dict)):
+            raise RerunMismatch(f"{path}: one side is a dict, the other is not")
+        if set(live) != set(stored):
+            only_live = sorted(set(live) - set(stored), key=str)
+            only_stored = sorted(set(stored) - set(live), key=str)
+            raise RerunMismatch(
+                f"{path}: keys differ, live only {only_live}, "
+                f"recorded only {only_stored}"
+            )
+        for key in stored:
+            yield from _leaves(live[key], stored[key], f"{path}[{key!r}]")
+        return
+    if isinstance(live, np.ndarray) or isinstance(stored, np.ndarray):
+        a, b = np.asarray(live), np.asarray(stored)
+        if a.shape != b.shape:
+            raise RerunMismatch(f"{path}: shape {a.shape} live, {b.shape} recorded")
+        if a.dtype.kind in "fc" or b.dtype.kind in "fc":
+            yield path, a.astype(float), b.astype(float)
+        elif not np.array_equal(a, b):
+            raise RerunMismatch(f"{path}: the live values are not the recorded ones")
+        return
+    if isinstance(live, (list, tuple)) or isinstance(stored, (list, tuple)):
+        if not (isinstance(live, (list, tuple)) and isinstance(stored, (list, tuple))):
+            raise RerunMismatch(f"{path}: one side is a sequence, the other is not")
+        if len(live) != len(stored):
+            raise RerunMismatch(
+                f"{path}: {len(live)} items live, {len(stored)} recorded"
+            )
+        for k, (a, b) in enumerate(zip(live, stored)):
+            yield from _leaves(a, b, f"{path}[{k}]")
+        return
+    if isinstance(live, float) or isinstance(stored, float):
+        if any(v is None or isinstance(v, (bool, str)) for v in (live, stored)):
+            raise RerunMismatch(f"{path}: {live!r} live, {stored!r} recorded")
+        yield path, np.asarray(float(live)), np.asarray(float(stored))
+        return
+    if live != stored:  # ints, strings, booleans, None: equal or wrong
+        raise RerunMismatch(f"{path}: {live!r} live, {stored!r} recorded")
+
+
+def check_rerun(
+    live: Any,
+    stored: Any,
+    *,
+    rtol: float = RERUN_RTOL,
+    atol: float = RERUN_ATOL,
+    what: str = "rerun",
+) -> RerunAgreement:
+    """Check that a run trained again here is the script's run, and say how close.
+
+    ``live`` and ``stored`` are the same structure of dicts, lists, tuples,
+    arrays, tensors, state dicts (or modules), floats, ints and strings.
+    Everything that is not a float must be equal. Each float leaf (a number, an
+    array, one tensor of a state dict) must agree to a relative error of at most
+    ``rtol`` in the max norm, ``max|live - stored| <= rtol * max|stored|``, or
+    to ``atol`` where the record is all zeros.
+
+    Why not exactly: on the machine that ran the script, one thread, the rerun
+    is the same to the bit. On another CPU the same code sums in another order
+    (other vector widths, another BLAS code path), and those rounding
+    differences grow a little with every training step. The default tolerance
+    is far above what that drift was measured to reach in the book's reruns and
+    far below what a change to the code makes (another seed, learning rate or
+    number of steps moves the numbers by percent): see "Reruns on another CPU"
+    in docs/ENVIRONMENT.md.
+
+    Returns the worst agreement found; raises :class:`RerunMismatch` (an
+    ``AssertionError``) naming the first place that differs in structure, a
+    NaN in the live run, or the worst leaf outside the tolerance.
+    """
+    if not (rtol >= 0 and atol >= 0):
+        raise ValueError(f"tolerances must be >= 0, got rtol={rtol}, atol={atol}")
+    max_abs = max_rel = used_max = 0.0
+    where = ""
+    for path, a, b in _leaves(live, stored, what):
+        if not np.isfinite(a).all():
+            raise RerunMismatch(f"{path}: the live run has NaN or infinity")
+        if not a.size:
+            continue
+        diff = float(np.abs(a - b).max())
+        scale = float(np.abs(b).max())
+        rel = diff / scale if scale else (0.0 if diff == 0 else float("inf"))
+        used = diff / (rtol * scale) if scale else (diff / atol if diff else 0.0)
+        max_abs, max_rel = max(max_abs, diff), max(max_rel, rel)
+        if used > used_max or not where:
+            used_max, where = used, path
+    worst = RerunAgreement(max_abs, max_rel, where, used_max)
+    if worst.used > 1:
+        raise RerunMismatch(
+            f"{worst.where}: the live run is not the script's: it differs from the "
+            f"record by up to {worst.max_abs:.3g} (relative {worst.max_rel:.3g}), "
+            f"{worst.used:.3g} times the tolerance (rtol={rtol:g}, atol={atol:g})"
+        )
+    return worst

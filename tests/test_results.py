@@ -4,13 +4,18 @@ load_result, save_weights and load_weights."""
 import hashlib
 import json
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from rnnviz.checkpoints import (
+    RERUN_RTOL,
     ChecksumError,
+    RerunMismatch,
+    check_rerun,
     load_result,
     load_weights,
     save_result,
@@ -87,3 +92,93 @@ def test_weights_are_refused_when_changed_or_not_matching_the_models(tmp_path):
         load_weights(path, digest, _pair(0))
     with pytest.raises(ValueError, match="non-empty dict"):
         save_weights(tmp_path / "x.pt", {})
+
+
+# check_rerun: a page's rerun of a script's run, equal but for rounding
+
+
+def _trained(seed: int, steps: int = 30, lr: float = 0.05) -> tuple[nn.Module, list]:
+    """A small GRU regression trained with Adam: the model and its losses."""
+    torch.manual_seed(seed)
+    model = nn.GRU(3, 8, batch_first=True)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    g = torch.Generator().manual_seed(100 + seed)
+    x = torch.randn(16, 12, 3, generator=g)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = model(x)[0].pow(2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return model, losses
+
+
+def test_a_rerun_with_the_same_seed_is_the_record():
+    live, live_losses = _trained(0)
+    record, record_losses = _trained(0)
+    agreement = check_rerun((live, live_losses, 30), (record, record_losses, 30))
+    assert agreement.max_abs == 0 and agreement.used == 0
+
+
+def test_rounding_differences_pass_and_are_reported():
+    model, losses = _trained(0)
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    nudged = {k: v * (1 + 1e-6) for k, v in state.items()}  # last-digit changes
+    agreement = check_rerun({"w": nudged, "loss": losses}, {"w": state, "loss": losses})
+    assert 0 < agreement.max_rel < 2e-6 and agreement.used < 0.01
+    assert agreement.where.startswith("rerun['w']")
+
+
+def test_another_seed_or_step_size_is_not_the_record():
+    record, record_losses = _trained(0)
+    for live, live_losses in (_trained(1), _trained(0, lr=0.06)):
+        with pytest.raises(RerunMismatch, match="not the script's"):
+            check_rerun((live, live_losses), (record, record_losses))
+    assert issubclass(RerunMismatch, AssertionError)  # a failed check in a notebook
+
+
+def test_the_worst_leaf_is_named_against_its_own_scale():
+    # 1e-3 of a leaf's largest value is allowed anywhere in that leaf: a weight
+    # near zero may change relatively more than the tolerance
+    stored = {"small": np.array([1e-6, 1.0]), "big": np.array([100.0])}
+    live = {"small": np.array([5e-4, 1.0]), "big": np.array([100.0])}
+    assert check_rerun(live, stored).used == pytest.approx(0.499)
+    live["big"] = np.array([100.5])
+    with pytest.raises(RerunMismatch, match=r"rerun\['big'\].*5 times the tolerance"):
+        check_rerun(live, stored)
+    assert check_rerun(live, stored, rtol=0.01).where == "rerun['big']"
+
+
+@pytest.mark.parametrize(
+    ("live", "stored", "message"),
+    [
+        ({"a": 1.0}, {"b": 1.0}, "keys differ"),
+        ([1.0, 2.0], [1.0], "2 items live, 1 recorded"),
+        (np.zeros(3), np.zeros(4), "shape"),
+        ({"steps": 300}, {"steps": 301}, "300 live, 301 recorded"),
+        ({"text": "abc"}, {"text": "abd"}, "'abc' live"),
+        ([float("nan")], [1.0], "NaN"),
+        (None, 2.5, "None live"),
+        ({"a": 1.0}, [1.0], "dict"),
+    ],
+)
+def test_other_structures_and_counts_are_refused(live, stored, message):
+    with pytest.raises(RerunMismatch, match=message):
+        check_rerun(live, stored)
+
+
+def test_a_diverged_record_matches_only_a_diverged_rerun():
+    assert check_rerun((None, [1.0]), (None, [1.0])).used == 0
+    with pytest.raises(RerunMismatch):
+        check_rerun((3.2, [1.0]), (None, [1.0]))
+
+
+def test_negative_tolerances_are_refused():
+    with pytest.raises(ValueError, match="tolerances"):
+        check_rerun(1.0, 1.0, rtol=-1)
+
+
+def test_the_running_page_states_the_tolerance():
+    text = (Path(__file__).parents[1] / "chapters/06-appendix/running.md").read_text()
+    assert RERUN_RTOL == 1e-3 and "a relative 10⁻³" in text
