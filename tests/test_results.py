@@ -4,6 +4,9 @@ load_result, save_weights and load_weights."""
 import hashlib
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -182,3 +185,49 @@ def test_negative_tolerances_are_refused():
 def test_the_running_page_states_the_tolerance():
     text = (Path(__file__).parents[1] / "chapters/06-appendix/running.md").read_text()
     assert RERUN_RTOL == 1e-3 and "a relative 10⁻³" in text
+
+
+# Another CPU, imitated on this one: torch's kernels without vector instructions
+# and MKL's portable code path round differently, as another machine does.
+_LSTM_RUN = """
+import json, sys, torch
+from torch import nn
+torch.set_num_threads(1)
+torch.manual_seed(0)
+lstm, head = nn.LSTM(24, 48, batch_first=True), nn.Linear(48, 24)
+opt = torch.optim.Adam([*lstm.parameters(), *head.parameters()], lr=float(sys.argv[1]))
+x = torch.randn(16, 20, 24, generator=torch.Generator().manual_seed(100))
+losses = []
+for _ in range(60):
+    opt.zero_grad()
+    loss = (head(lstm(x)[0]) - x.roll(1, 1)).pow(2).mean()
+    loss.backward()
+    opt.step()
+    losses.append(loss.item())
+print(json.dumps(losses))
+"""
+
+
+def _lstm_losses(lr: float, other_cpu: bool) -> list[float]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if other_cpu:
+        env.update(ATEN_CPU_CAPABILITY="default", MKL_CBWR="COMPATIBLE")
+    out = subprocess.run(
+        [sys.executable, "-c", _LSTM_RUN, str(lr)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def test_a_rerun_on_another_code_path_passes_and_another_step_size_does_not():
+    record = _lstm_losses(0.005, other_cpu=False)
+    elsewhere = _lstm_losses(0.005, other_cpu=True)
+    if elsewhere == record:
+        pytest.skip("both code paths round alike on this machine")
+    agreement = check_rerun(elsewhere, record)  # differs in the last digits only
+    assert 0 < agreement.max_rel < 1e-5
+    with pytest.raises(RerunMismatch):
+        check_rerun(_lstm_losses(0.006, other_cpu=True), record)
