@@ -20,7 +20,9 @@ refuses it unless its sha256 is the one the notebook pins. Where the page
 needs the trained models of such a sweep, not only their numbers, the script
 saves their weights with :func:`save_weights` (tensors only) and the page
 loads them into models it builds itself with :func:`load_weights`, under a
-pinned sha256 too.
+pinned sha256 too. The page's own rerun of one of those runs is compared with
+the record by :func:`check_rerun`: equal on the script's machine, equal but for
+rounding on another CPU.
 """
 
 from __future__ import annotations
@@ -275,9 +277,10 @@ class RerunMismatch(AssertionError):
 
 @dataclass(frozen=True)
 class RerunAgreement:
-    """How closely a live rerun matched its record: the worst float difference
-    (absolute, and relative to the recorded value) and where it was, and how much
-    of the tolerance it used (1 is the limit)."""
+    """How closely a live rerun matched its record: the largest float difference
+    over all leaves, absolute and relative (to the largest recorded value of its
+    leaf), and the leaf that used the most of its tolerance, with how much (1 is
+    the limit)."""
 
     max_abs: float
     max_rel: float
@@ -369,7 +372,7 @@ def check_rerun(
     """
     if not (rtol >= 0 and atol >= 0):
         raise ValueError(f"tolerances must be >= 0, got rtol={rtol}, atol={atol}")
-    max_abs = max_rel = used_max = 0.0
+    max_abs = max_rel = used_max = worst_diff = worst_rel = 0.0
     where = ""
     for path, a, b in _leaves(live, stored, what):
         if not np.isfinite(a).all():
@@ -379,15 +382,15 @@ def check_rerun(
         diff = float(np.abs(a - b).max())
         scale = float(np.abs(b).max())
         rel = diff / scale if scale else (0.0 if diff == 0 else float("inf"))
-        used = diff / (rtol * scale) if scale else (diff / atol if diff else 0.0)
+        limit = rtol * scale if scale else atol
+        used = diff / limit if limit else (float("inf") if diff else 0.0)
         max_abs, max_rel = max(max_abs, diff), max(max_rel, rel)
         if used > used_max or not where:
-            used_max, where = used, path
-    worst = RerunAgreement(max_abs, max_rel, where, used_max)
-    if worst.used > 1:
+            used_max, where, worst_diff, worst_rel = used, path, diff, rel
+    if used_max > 1:
         raise RerunMismatch(
-            f"{worst.where}: the live run is not the script's: it differs from the "
-            f"record by up to {worst.max_abs:.3g} (relative {worst.max_rel:.3g}), "
-            f"{worst.used:.3g} times the tolerance (rtol={rtol:g}, atol={atol:g})"
+            f"{where}: the live run is not the script's: it differs from the "
+            f"record by up to {worst_diff:.3g} (relative {worst_rel:.3g}), "
+            f"{used_max:.3g} times the tolerance (rtol={rtol:g}, atol={atol:g})"
         )
-    return worst
+    return RerunAgreement(max_abs, max_rel, where, used_max)

@@ -177,6 +177,19 @@ def test_a_diverged_record_matches_only_a_diverged_rerun():
         check_rerun((3.2, [1.0]), (None, [1.0]))
 
 
+def test_a_zero_tolerance_asks_for_equality():
+    assert check_rerun([1.0, 2.0], [1.0, 2.0], rtol=0, atol=0).used == 0
+    with pytest.raises(RerunMismatch, match="inf times"):
+        check_rerun([1.0, 2.0], [1.0, 2.0 + 1e-12], rtol=0)
+
+
+def test_the_error_names_the_worst_leaf_with_its_own_difference():
+    stored = {"loss": [3.0, 2.0], "w": np.array([1000.0, 1.0])}
+    live = {"loss": [3.0, 2.1], "w": np.array([1000.5, 1.0])}  # w is within 1e-3
+    with pytest.raises(RerunMismatch, match=r"rerun\['loss'\]\[1\].*up to 0\.1 "):
+        check_rerun(live, stored)
+
+
 def test_negative_tolerances_are_refused():
     with pytest.raises(ValueError, match="tolerances"):
         check_rerun(1.0, 1.0, rtol=-1)
