@@ -18,8 +18,9 @@ a zero state, the curves the notebook plots; and the unigram baseline.
 
 It writes ``chapters/03-algorithms/data/tbptt_sweep.json``, which the
 notebook loads (hash-pinned); the notebook reruns the carried run with T = 2
-and seed 0 at its tuned step size and checks it against this file. Took about
-65 CPU seconds here, on one thread. Run it from the repository root:
+and seed 0 at its tuned step size and checks it against this file. Took 146
+CPU seconds on one thread of the two-core AMD EPYC that wrote the pinned file.
+Run it from the repository root:
 
     python sweeps/tbptt.py
 """
