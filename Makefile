@@ -62,9 +62,10 @@ test-site: $(STAMP)
 	RNNVIZ_REQUIRE_SITE=1 $(PY) -m pytest tests/site -q -n 0
 
 # The built book in headless Chromium (Debian's package; Playwright's own browser
-# download does not work here). Run after `make build`.
+# download does not work here). Run after `make build`. Two workers, each with its
+# own browser; the JupyterLab tests share one server, so they run on one worker.
 test-browser: $(LAB_STAMP) chromium
-	RNNVIZ_REQUIRE_SITE=1 $(PY) -m pytest tests/browser -q -n 0
+	RNNVIZ_REQUIRE_SITE=1 $(PY) -m pytest tests/browser -q -n 2 --dist loadgroup
 
 # The lab extra (JupyterLab, jupyterlab-myst) on top of the pinned environment: for
 # `make lab`, and for the real-JupyterLab test of `make test-browser`.

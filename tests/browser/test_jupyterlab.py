@@ -37,11 +37,16 @@ TOKEN = "rnnviz-lab-test"
 # browser and the server on the same two cores.
 RUN_SECONDS = 240
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) is None
-    and not os.environ.get("RNNVIZ_REQUIRE_SITE"),
-    reason="JupyterLab is not installed (make test-browser installs the lab extra)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) is None
+        and not os.environ.get("RNNVIZ_REQUIRE_SITE"),
+        reason="JupyterLab is not installed (make test-browser installs the lab extra)",
+    ),
+    # one server for the module: under `pytest -n 2 --dist loadgroup` (make
+    # test-browser) its tests all run on one worker, the other tests on both
+    pytest.mark.xdist_group("jupyterlab"),
+]
 
 
 def _free_port() -> int:

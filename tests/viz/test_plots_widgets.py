@@ -220,3 +220,59 @@ def test_stream_batches_diagram_shows_what_stream_batches_reads(no_global_change
         plot_stream_batches(text, 0, T)
     with pytest.raises(ValueError, match="empty"):
         plot_stream_batches("", B, T)
+
+
+def _frames_and_full_renders(anim, steps):
+    """The player's frames (decoded) beside full renders of the same steps."""
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    from rnnviz.viz.animate import to_html
+
+    canvas = anim._fig.canvas
+    frames = re.findall(r"data:image/png;base64,([^\"]+)\"", to_html(anim).data)
+    assert anim._fig.canvas is canvas  # to_html leaves the figure as it was
+    pairs = []
+    for k in steps:
+        anim._func(k)
+        raw = io.BytesIO()
+        anim._fig.savefig(raw, format="png", dpi=anim._fig.dpi)
+        truth = np.asarray(Image.open(raw).convert("RGB"), dtype=int)
+        shown = Image.open(io.BytesIO(base64.b64decode(frames[k].replace("\\n", ""))))
+        pairs.append((np.asarray(shown.convert("RGB"), dtype=int), truth))
+    return len(frames), pairs
+
+
+def test_state_animation_frames_drawn_once_match_full_renders(no_global_changes):
+    """to_html draws a state animation's axes once and only its moving artists
+    per frame; every frame must still be the full render of its step."""
+    from rnnviz.viz.animate import animate_states
+
+    traces = {"LSTM": _trace("LSTM", 1), "GRU": _trace("GRU", 1)}
+    anim = animate_states(traces, TEXT, figsize=(6, 3), dpi=72)
+    assert anim._rnnviz_blit
+    n, pairs = _frames_and_full_renders(anim, (0, 5, len(TEXT) - 1))
+    assert n == len(TEXT)
+    for shown, truth in pairs:
+        assert shown.shape == truth.shape
+        assert (np.abs(shown - truth).max(-1) > 8).mean() < 1e-3
+
+
+def test_sweep_animation_is_rendered_in_full_every_frame(no_global_changes):
+    """A sweep redraws its whole axes per frame: to_html must not draw it once."""
+    from rnnviz.viz.animate import animate_sweep
+
+    def plot_fn(ax, a):
+        ax.plot([0, 1], [0, a], color="C0")
+        ax.set_title(f"a = {a}")
+
+    anim = animate_sweep(plot_fn, [dict(a=1), dict(a=-2), dict(a=3)], dpi=50)
+    assert not getattr(anim, "_rnnviz_blit", False)
+    n, pairs = _frames_and_full_renders(anim, (0, 1, 2))
+    assert n == 3
+    for shown, truth in pairs:
+        assert (np.abs(shown - truth).max(-1) > 8).mean() < 1e-3
+    assert np.abs(pairs[0][0] - pairs[1][0]).max() > 100  # the frames differ
