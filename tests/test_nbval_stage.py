@@ -155,3 +155,29 @@ def test_the_parallel_build_starts_the_slowest_notebooks_first(tmp_path, monkeyp
     ]
     bench.write_text("not json")  # no usable benchmark: reading order
     assert execute_parallel.longest_first(uris) == uris
+
+
+def test_the_parallel_worker_caches_what_nbclient_produces(tmp_path):
+    """The build's worker kills each kernel once its last cell has replied: the
+    cached notebook still holds every output, the last cell's included, as a
+    plain nbclient run (which shuts the kernel down gracefully) gives them."""
+    sys.path.insert(0, str(EXT))
+    import execute_parallel
+    from jupyter_cache.executors.basic import ProcessData
+
+    path = _notebook(
+        tmp_path, CELLS + ["import sys\nprint('the end', file=sys.stderr)"]
+    )
+    cache = get_cache(str(tmp_path / "cache"))
+    cache.add_nb_to_project(str(path))
+    (record,) = cache.list_unexecuted([str(path)])
+    worker = execute_parallel.Worker()
+    code, uri = worker(ProcessData(record.pk, record.uri, cache, 60, False))
+    assert (code, uri) == (0, str(path))
+    assert cache.list_unexecuted([str(path)]) == []
+    cached = cache.get_cache_bundle(cache.match_cache_file(str(path)).pk).nb
+    ref = nbformat.read(str(path), as_version=4)
+    where = {"metadata": {"path": str(path.parent)}}
+    NotebookClient(ref, kernel_name="python3", resources=where).execute()
+    assert _outputs(cached) == _outputs(ref)
+    assert _outputs(cached)[-1], "the last cell's output is missing"
