@@ -71,6 +71,9 @@ def run_once(rel: str) -> tuple[float, list[Cell]]:
         timeout=600,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
+        # killed once its last cell has replied, as nbval and the build's executor do
+        # (a graceful shutdown waits up to seconds with the core idle)
+        shutdown_kernel="immediate",
     )
     t = time.perf_counter()
     client.execute()
