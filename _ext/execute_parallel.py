@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from jupyter_cache import get_cache
 from jupyter_cache.base import ProjectNb
 from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
 from jupyter_cache.executors.utils import ExecutionResult, single_nb_execution
+from traitlets.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nbval_stage import import_staged  # noqa: E402
@@ -64,9 +66,21 @@ def longest_first(uris: list[str]) -> list[str]:
     return sorted(uris, key=lambda u: -seconds.get(u, 0.0))
 
 
+def ipc_kernel(folder: str) -> Config:
+    """Kernel manager settings: the kernel listens on Unix sockets in ``folder``.
+
+    Over TCP, each client picks free ports and the kernel binds them a moment
+    later; two workers starting kernels at once, while killed kernels' ports are
+    being released, collided ("Address already in use", the kernel died before
+    replying). Sockets in a folder of their own cannot collide.
+    """
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(Path(folder, "k"))}})
+
+
 class Worker(ExecutionWorkerLocalMProc):
     """jupyter-cache's worker (the notebook runs in its own folder), but the kernel
-    is killed once the last cell has replied, as nbval does.
+    is killed once the last cell has replied, as nbval does, and talks over Unix
+    sockets (``ipc_kernel``).
 
     nbclient's default asks the kernel to shut down and waits for it: up to 3 s
     per notebook here, with a core idle all the while.
@@ -74,13 +88,15 @@ class Worker(ExecutionWorkerLocalMProc):
 
     @staticmethod
     def execute(project_nb: ProjectNb, data: ProcessData) -> ExecutionResult:
-        return single_nb_execution(
-            project_nb.nb,
-            cwd=str(Path(project_nb.uri).parent),
-            timeout=data.timeout,
-            allow_errors=data.allow_errors,
-            shutdown_kernel="immediate",
-        )
+        with tempfile.TemporaryDirectory(prefix="rnnviz-kernel-") as sockets:
+            return single_nb_execution(
+                project_nb.nb,
+                cwd=str(Path(project_nb.uri).parent),
+                timeout=data.timeout,
+                allow_errors=data.allow_errors,
+                shutdown_kernel="immediate",
+                config=ipc_kernel(sockets),
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
@@ -63,21 +64,28 @@ def run_once(rel: str) -> tuple[float, list[Cell]]:
     """
     import nbformat
     from nbclient import NotebookClient
+    from traitlets.config import Config
 
     path = ROOT / rel
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-        # killed once its last cell has replied, as nbval and the build's executor do
-        # (a graceful shutdown waits up to seconds with the core idle)
-        shutdown_kernel="immediate",
-    )
-    t = time.perf_counter()
-    client.execute()
-    total = time.perf_counter() - t
+    with tempfile.TemporaryDirectory(prefix="rnnviz-kernel-") as sockets:
+        client = NotebookClient(
+            nb,
+            timeout=600,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+            # killed once its last cell has replied, as nbval and the build's
+            # executor do (a graceful shutdown waits up to seconds, the core idle),
+            # over Unix sockets, as the build's executor (_ext/execute_parallel.py:
+            # two workers' kernels collided on TCP ports)
+            shutdown_kernel="immediate",
+            config=Config(
+                {"KernelManager": {"transport": "ipc", "ip": f"{sockets}/k"}}
+            ),
+        )
+        t = time.perf_counter()
+        client.execute()
+        total = time.perf_counter() - t
     cells = [
         (
             k,

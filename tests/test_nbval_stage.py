@@ -181,3 +181,27 @@ def test_the_parallel_worker_caches_what_nbclient_produces(tmp_path):
     NotebookClient(ref, kernel_name="python3", resources=where).execute()
     assert _outputs(cached) == _outputs(ref)
     assert _outputs(cached)[-1], "the last cell's output is missing"
+
+
+def test_the_parallel_workers_kernels_use_unix_sockets(tmp_path):
+    """Over TCP, two workers starting kernels at once collided on ports (a kernel
+    died before replying); the worker's kernels listen on Unix sockets."""
+    sys.path.insert(0, str(EXT))
+    import execute_parallel
+    from jupyter_cache.executors.basic import ProcessData
+
+    cell = (
+        "import json\nfrom ipykernel import get_connection_info\n"
+        "print(json.loads(get_connection_info())['transport'])"
+    )
+    path = _notebook(tmp_path, [cell])
+    cache = get_cache(str(tmp_path / "cache"))
+    cache.add_nb_to_project(str(path))
+    (record,) = cache.list_unexecuted([str(path)])
+    code, _ = execute_parallel.Worker()(
+        ProcessData(record.pk, record.uri, cache, 60, False)
+    )
+    assert code == 0
+    cached = cache.get_cache_bundle(cache.match_cache_file(str(path)).pk).nb
+    (out,) = [c for c in cached.cells if c.cell_type == "code"][0].outputs
+    assert out["text"].strip() == "ipc"
