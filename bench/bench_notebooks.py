@@ -62,9 +62,13 @@ def run_once(rel: str) -> tuple[float, list[Cell]]:
 
     Returns (wall seconds, its 3 slowest code cells).
     """
+    import sys
+
     import nbformat
     from nbclient import NotebookClient
-    from traitlets.config import Config
+
+    sys.path.insert(0, str(ROOT / "_ext"))
+    from execute_parallel import ipc_kernel
 
     path = ROOT / rel
     nb = nbformat.read(path, as_version=4)
@@ -74,14 +78,11 @@ def run_once(rel: str) -> tuple[float, list[Cell]]:
             timeout=600,
             kernel_name="python3",
             resources={"metadata": {"path": str(path.parent)}},
-            # killed once its last cell has replied, as nbval and the build's
-            # executor do (a graceful shutdown waits up to seconds, the core idle),
-            # over Unix sockets, as the build's executor (_ext/execute_parallel.py:
-            # two workers' kernels collided on TCP ports)
+            # run as the build's executor runs it (_ext/execute_parallel.py): killed
+            # once its last cell has replied, as nbval does too (a graceful shutdown
+            # waits up to seconds, the core idle), over Unix sockets
             shutdown_kernel="immediate",
-            config=Config(
-                {"KernelManager": {"transport": "ipc", "ip": f"{sockets}/k"}}
-            ),
+            config=ipc_kernel(sockets),
         )
         t = time.perf_counter()
         client.execute()

@@ -157,17 +157,12 @@ def test_the_parallel_build_starts_the_slowest_notebooks_first(tmp_path, monkeyp
     assert execute_parallel.longest_first(uris) == uris
 
 
-def test_the_parallel_worker_caches_what_nbclient_produces(tmp_path):
-    """The build's worker kills each kernel once its last cell has replied: the
-    cached notebook still holds every output, the last cell's included, as a
-    plain nbclient run (which shuts the kernel down gracefully) gives them."""
+def _run_worker(tmp_path: Path, path: Path) -> nbformat.NotebookNode:
+    """``path`` executed by the build's worker into a cache; the cached notebook."""
     sys.path.insert(0, str(EXT))
     import execute_parallel
     from jupyter_cache.executors.basic import ProcessData
 
-    path = _notebook(
-        tmp_path, CELLS + ["import sys\nprint('the end', file=sys.stderr)"]
-    )
     cache = get_cache(str(tmp_path / "cache"))
     cache.add_nb_to_project(str(path))
     (record,) = cache.list_unexecuted([str(path)])
@@ -175,7 +170,17 @@ def test_the_parallel_worker_caches_what_nbclient_produces(tmp_path):
     code, uri = worker(ProcessData(record.pk, record.uri, cache, 60, False))
     assert (code, uri) == (0, str(path))
     assert cache.list_unexecuted([str(path)]) == []
-    cached = cache.get_cache_bundle(cache.match_cache_file(str(path)).pk).nb
+    return cache.get_cache_bundle(cache.match_cache_file(str(path)).pk).nb
+
+
+def test_the_parallel_worker_caches_what_nbclient_produces(tmp_path):
+    """The build's worker kills each kernel once its last cell has replied: the
+    cached notebook still holds every output, the last cell's included, as a
+    plain nbclient run (which shuts the kernel down gracefully) gives them."""
+    path = _notebook(
+        tmp_path, CELLS + ["import sys\nprint('the end', file=sys.stderr)"]
+    )
+    cached = _run_worker(tmp_path, path)
     ref = nbformat.read(str(path), as_version=4)
     where = {"metadata": {"path": str(path.parent)}}
     NotebookClient(ref, kernel_name="python3", resources=where).execute()
@@ -186,22 +191,10 @@ def test_the_parallel_worker_caches_what_nbclient_produces(tmp_path):
 def test_the_parallel_workers_kernels_use_unix_sockets(tmp_path):
     """Over TCP, two workers starting kernels at once collided on ports (a kernel
     died before replying); the worker's kernels listen on Unix sockets."""
-    sys.path.insert(0, str(EXT))
-    import execute_parallel
-    from jupyter_cache.executors.basic import ProcessData
-
     cell = (
         "import json\nfrom ipykernel import get_connection_info\n"
         "print(json.loads(get_connection_info())['transport'])"
     )
-    path = _notebook(tmp_path, [cell])
-    cache = get_cache(str(tmp_path / "cache"))
-    cache.add_nb_to_project(str(path))
-    (record,) = cache.list_unexecuted([str(path)])
-    code, _ = execute_parallel.Worker()(
-        ProcessData(record.pk, record.uri, cache, 60, False)
-    )
-    assert code == 0
-    cached = cache.get_cache_bundle(cache.match_cache_file(str(path)).pk).nb
+    cached = _run_worker(tmp_path, _notebook(tmp_path, [cell]))
     (out,) = [c for c in cached.cells if c.cell_type == "code"][0].outputs
     assert out["text"].strip() == "ipc"
